@@ -1,0 +1,107 @@
+# qpeft — build, deps, tests. `make` builds build/qpeft and build/libqpeft.a.
+# Toggles: DEBUG=1 (-O0 -g), NO_OMP=1 (no OpenMP), NATIVE=0 (no -march=native, for valgrind).
+CC  ?= gcc
+CXX ?= g++
+BUILD ?= build
+QPEFT_ASSETS ?= $(abspath ../shared/assets)
+export QPEFT_ASSETS
+
+PKGS      := openblas lapacke hdf5 sentencepiece
+OPT       := -O3
+ifeq ($(DEBUG),1)
+OPT       := -O0 -g
+endif
+ifneq ($(NATIVE),0)
+OPT       += -march=native
+endif
+OMPFLAG   := -fopenmp
+ifeq ($(NO_OMP),1)
+OMPFLAG   :=
+endif
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+WARN      := -Wall -Wextra -Werror
+CFLAGS    += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(OMPFLAG) -I. $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+CXXFLAGS  += -std=c++17 $(OPT) $(WARN) -I. $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+LDLIBS    += $(PKG_LIBS) -lstdc++ -lm $(OMPFLAG) $(EXTRA_LDFLAGS)
+
+MODULES   := core quant model data optim init checkpoints trainer
+LIB_C     := $(filter-out trainer/main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
+LIB_CXX   := $(foreach m,$(MODULES),$(wildcard $(m)/*.cpp))
+LIB_OBJ   := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CXX:%.cpp=$(BUILD)/obj/%.o)
+TEST_SRC  := $(wildcard tests/test_*.c)
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+# Runtime packages (make deps) and test-only oracles (make test-deps).
+DEPS_PKGS      := libopenblas-openmp-dev liblapacke-dev libhdf5-dev libsentencepiece-dev gnuplot-nox pkg-config
+TEST_DEPS_PKGS := python3-torch python3-numpy python3-sentencepiece python3-h5py clang libclang-rt-14-dev valgrind
+
+.PHONY: all deps test-deps test asan demo bench clean check-build
+all: $(BUILD)/qpeft $(BUILD)/libqpeft.a
+
+$(BUILD)/libqpeft.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+
+$(BUILD)/qpeft: $(BUILD)/obj/trainer/main.o $(BUILD)/libqpeft.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%: tests/%.c tests/testlib.h $(BUILD)/libqpeft.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libqpeft.a $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libqpeft.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libqpeft.a $(LDLIBS)
+
+# apt-get only what is missing, so a machine that has everything does no network work.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; fi
+endef
+
+deps:
+	$(call apt_install,$(DEPS_PKGS))
+
+test-deps: deps
+	$(call apt_install,$(TEST_DEPS_PKGS))
+
+check-build: deps
+	@$(MAKE) --no-print-directory all tests-bin
+
+.PHONY: tests-bin
+tests-bin: $(TEST_BIN)
+
+test: test-deps
+	@$(MAKE) --no-print-directory all tests-bin
+	@BUILD=$(BUILD) bash tests/run.sh
+
+asan:
+	@$(MAKE) --no-print-directory test BUILD=build-asan NATIVE=0 \
+	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  EXTRA_LDFLAGS="-fsanitize=address,undefined"
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@bash trainer/demo.sh
+
+bench: test-deps
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@BUILD=$(BUILD) bash bench/run.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/obj/trainer/main.d

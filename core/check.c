@@ -1,0 +1,135 @@
+// core/check.c — fatal errors, checked libc wrappers, overflow-checked sizes.
+// Tested by tests/test_core.c (overflow helpers) and every CLI error test (message format).
+#include "core/check.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+int qp_quiet = 0;
+int qp_verbose = 0;
+
+static void vmessage(const char *kind, const char *fmt, va_list ap) {
+    fprintf(stderr, "qpeft: %s", kind);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+void qp_die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage("error: ", fmt, ap);
+    va_end(ap);
+    exit(1);
+}
+
+void qp_warn(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage("warning: ", fmt, ap);
+    va_end(ap);
+}
+
+void qp_info(const char *fmt, ...) {
+    if (qp_quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void *qp_malloc_check(size_t n, const char *file, int line) {
+    void *p = malloc(n ? n : 1);
+    if (!p) qp_die("out of memory allocating %zu bytes (%s:%d)", n, file, line);
+    return p;
+}
+
+void *qp_calloc_check(size_t n, size_t size, const char *file, int line) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) qp_die("out of memory allocating %zu x %zu bytes (%s:%d)", n, size, file, line);
+    return p;
+}
+
+void *qp_realloc_check(void *p, size_t n, const char *file, int line) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) qp_die("out of memory reallocating %zu bytes (%s:%d)", n, file, line);
+    return q;
+}
+
+char *qp_strdup_check(const char *s, const char *file, int line) {
+    size_t n = strlen(s) + 1;
+    char *p = qp_malloc_check(n, file, line);
+    memcpy(p, s, n);
+    return p;
+}
+
+FILE *qp_fopen_check(const char *path, const char *mode, const char *file, int line) {
+    FILE *fp = fopen(path, mode);
+    if (!fp) {
+        (void)file; (void)line;
+        qp_die("%s: cannot open for %s: %s", path, mode[0] == 'r' ? "reading" : "writing", strerror(errno));
+    }
+    return fp;
+}
+
+void qp_fread_check(void *ptr, size_t size, size_t n, FILE *fp, const char *path, const char *file, int line) {
+    size_t got = fread(ptr, size, n, fp);
+    if (got != n) {
+        (void)file; (void)line;
+        if (feof(fp)) qp_die("%s: truncated: expected %zu more bytes, file ended after %zu", path, size * n, got * size);
+        qp_die("%s: read error: %s", path, strerror(errno));
+    }
+}
+
+void qp_fwrite_check(const void *ptr, size_t size, size_t n, FILE *fp, const char *path, const char *file, int line) {
+    if (fwrite(ptr, size, n, fp) != n) {
+        (void)file; (void)line;
+        qp_die("%s: write failed: %s", path, strerror(errno));
+    }
+}
+
+void qp_fclose_check(FILE *fp, const char *path, const char *file, int line) {
+    if (fclose(fp) != 0) {
+        (void)file; (void)line;
+        qp_die("%s: close failed: %s", path, strerror(errno));
+    }
+}
+
+int qp_size_mul(size_t a, size_t b, size_t *out) {
+    if (a != 0 && b > SIZE_MAX / a) return 0;
+    *out = a * b;
+    return 1;
+}
+
+int qp_size_add(size_t a, size_t b, size_t *out) {
+    if (b > SIZE_MAX - a) return 0;
+    *out = a + b;
+    return 1;
+}
+
+int64_t qp_file_size(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    return (int64_t)st.st_size;
+}
+
+char *qp_read_file(const char *path, size_t *len_out) {
+    FILE *fp = xfopen(path, "rb");
+    int64_t sz = qp_file_size(path);
+    if (sz < 0) qp_die("%s: cannot stat: %s", path, strerror(errno));
+    char *buf = xmalloc((size_t)sz + 1);
+    if (sz > 0) xfread(buf, 1, (size_t)sz, fp, path);
+    buf[sz] = '\0';
+    fclose(fp);
+    if (len_out) *len_out = (size_t)sz;
+    return buf;
+}
+
+double qp_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

@@ -1,0 +1,32 @@
+// core/la.h — the one linear-algebra shim: every BLAS/LAPACKE call in qpeft goes through here,
+// so only core/la.c includes cblas.h / lapacke.h. Row-major everywhere.
+// Tested by tests/test_core.c (against naive loops) and indirectly by every layer test.
+#ifndef QP_CORE_LA_H
+#define QP_CORE_LA_H
+#include "core/status.h"
+
+// C (M,N) = alpha * op(A) (M,K) * op(B) (K,N) + beta * C; row-major; trans flags 0/1.
+void la_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+void la_dgemm(int trans_a, int trans_b, int M, int N, int K, double alpha, const double *A, int lda,
+              const double *B, int ldb, double beta, double *C, int ldc);
+
+// Symmetric eigendecomposition (dsyevd): a (n,n) row-major in, eigenvectors as columns out
+// (a[i*n+j] = component i of eigenvector j); w (n) eigenvalues ascending. Returns 0 or -1.
+int la_dsyevd(int n, double *a, double *w, qp_status *st);
+
+// Thin SVD of a (m,n) row-major (destroyed): a = U diag(s) Vt with U (m,p), s (p), Vt (p,n),
+// p = min(m,n), singular values descending (dgesdd). Returns 0 or -1.
+int la_dgesdd(int m, int n, double *a, double *s, double *U, double *Vt, qp_status *st);
+
+// OpenBLAS kernel name ("SkylakeX", "Prescott", ...) and thread control.
+const char *la_corename(void);
+void la_set_threads(int n);
+int la_get_threads(void);
+
+// When OPENBLAS_CORETYPE is unset and OpenBLAS picked a generic core on a CPU with AVX-512
+// (Debian's 0.3.21 takes this virtual CPU for Prescott), re-exec the program with the right
+// OPENBLAS_CORETYPE: OpenBLAS reads it only when the library loads. Never overrides a value
+// the user set; QPEFT_NO_REEXEC=1 disables it. Returns only if no re-exec happened.
+void la_select_kernels(char **argv);
+#endif

@@ -1,0 +1,33 @@
+// model/linear.h — the one place a frozen base weight (fp32 or packed quantized) meets its
+// low-rank adapter:  out = inp·Wᵀ + s·((inp⊙drop)·Aᵀ)·Bᵀ.
+// A is (R, IC) and B is (OC, R), PEFT's lora_A/lora_B layouts, so export is a copy.
+// Tested by tests/test_layers.c (finite differences) and tests/test_quant_linear.c.
+#ifndef QP_MODEL_LINEAR_H
+#define QP_MODEL_LINEAR_H
+#include <stddef.h>
+#include "quant/quant.h"
+
+typedef struct {
+    int in, out;            // IC, OC
+    const float *w;         // (OC, IC) fp32 base, or NULL when qw is set
+    const QuantTensor *qw;  // packed frozen base, or NULL
+    float *dw;              // (OC, IC) gradient of w (full fine-tuning only), else NULL
+    int rank;               // R; 0 = no adapter
+    float scale;            // s = alpha / R
+    const float *A;         // (R, IC)
+    const float *B;         // (OC, R)
+    float *dA, *dB;         // gradients (accumulated, +=), or NULL when frozen
+} Linear;
+
+// Floats of scratch linear_forward/backward need for BT rows.
+size_t linear_scratch_floats(const Linear *lin, int BT);
+
+// out (BT,OC); xa (BT,R) saved for backward (may be NULL when R == 0);
+// inp (BT,IC); drop (BT,IC) dropout multipliers (0 or 1/(1-p)) on the adapter path, or NULL.
+void linear_forward(float *out, float *xa, const float *inp, const float *drop, const Linear *lin,
+                    int BT, float *scratch);
+// dinp (BT,IC) accumulated (+=) unless NULL; lin->dA, dB, dw accumulated when non-NULL;
+// dout (BT,OC); inp, drop, xa as saved by the forward.
+void linear_backward(float *dinp, const float *dout, const float *inp, const float *drop, const float *xa,
+                     const Linear *lin, int BT, float *scratch);
+#endif

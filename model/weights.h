@@ -1,0 +1,55 @@
+// model/weights.h — the model's fp32 weights: one allocation, a struct of pointers into it
+// (llm.c style), and the loaders for llama2.c and Hugging Face checkpoints.
+// Internal conventions (all loaders convert to these):
+//  - every linear weight is (out, in) row-major, as both llama2.c and HF store them;
+//  - the rows of wq/wk are in llama2.c's interleaved-pair RoPE order (pairs (2i, 2i+1) of a
+//    head rotate together); the HF loader permutes HF's rotate-half rows into this order;
+//  - lm_head aliases tok_emb when the config says tied.
+#ifndef QP_MODEL_WEIGHTS_H
+#define QP_MODEL_WEIGHTS_H
+#include <stddef.h>
+#include <stdint.h>
+#include "core/status.h"
+#include "model/config.h"
+
+typedef struct {
+    float *tok_emb;    // (V, C)
+    float *attn_norm;  // (L, C)
+    float *wq;         // (L, NH*HS, C)
+    float *wk;         // (L, NKV*HS, C)
+    float *wv;         // (L, NKV*HS, C)
+    float *wo;         // (L, C, NH*HS)
+    float *ffn_norm;   // (L, C)
+    float *w_gate;     // (L, H, C)   llama2.c w1, HF gate_proj
+    float *w_up;       // (L, H, C)   llama2.c w3, HF up_proj
+    float *w_down;     // (L, C, H)   llama2.c w2, HF down_proj
+    float *final_norm; // (C)
+    float *lm_head;    // (V, C); == tok_emb when tied
+    float *score;      // (n_labels, C) sequence-classification head, NULL when n_labels == 0
+    float *mem;        // the one allocation everything above points into
+    size_t n_floats;   // its length
+} ModelWeights;
+
+// Number of floats weights_alloc needs for this config (tied head not counted twice).
+size_t weights_count(const ModelConfig *c);
+// Allocate zeroed storage and set every pointer; returns 0 or -1 (size overflow).
+int weights_alloc(ModelWeights *w, const ModelConfig *c, qp_status *st);
+void weights_free(ModelWeights *w);
+
+// Load a model: a directory (Hugging Face: config.json + model.safetensors or sharded
+// model.safetensors.index.json), or a file (llama2.c legacy or "ak42" v1). Validates every
+// header field, shape and the file length before trusting anything. Returns 0 or -1.
+int model_load_weights(const char *path, ModelConfig *c, ModelWeights *w, qp_status *st);
+int weights_load_llama2c(const char *path, ModelConfig *c, ModelWeights *w, qp_status *st);
+int weights_load_hf(const char *dir, ModelConfig *c, ModelWeights *w, qp_status *st);
+
+// 64-bit FNV-1a hash over the canonical fp32 tensors in the fixed order above (score
+// excluded), so the llama2.c and HF copies of a model hash alike. Hex string in out[17].
+uint64_t weights_hash(const ModelWeights *w, const ModelConfig *c);
+void weights_hash_hex(uint64_t h, char out[17]);
+
+// Permutations between HF's rotate-half row order and llama2.c's interleaved order for one
+// (n_heads*HS, C) q/k weight: dst row (h, 2i+p) <- src row (h, p*HS/2 + i) for to_interleaved.
+void weights_rows_hf_to_interleaved(float *dst, const float *src, int n_heads, int head_size, int cols);
+void weights_rows_interleaved_to_hf(float *dst, const float *src, int n_heads, int head_size, int cols);
+#endif

@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+# tests/oracle_model.py — independent float64 PyTorch implementation of the Llama forward/backward
+# used as the oracle for tests/test_model.c. It reads tinystories-1M.bin itself (llama2.c legacy
+# layout), builds its own inputs and non-zero adapters, and writes everything as raw float64/int32
+# files into OUTDIR so the C side can load the same inputs and compare every tensor.
+# usage: oracle_model.py MODEL.bin OUTDIR
+import os, sys
+import numpy as np
+import torch
+
+model_path, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+raw = open(model_path, 'rb').read()
+C, H, L, NH, NKV, V, TMAX = np.frombuffer(raw[:28], dtype=np.int32)
+shared = V > 0
+V = abs(V)
+HS = C // NH
+f = np.frombuffer(raw[28:], dtype=np.float32)
+off = 0
+def take(*shape):
+    global off
+    n = int(np.prod(shape))
+    a = f[off:off + n].reshape(shape)
+    off += n
+    return torch.tensor(a.astype(np.float64))
+P = {}
+P['tok_emb'] = take(V, C); P['attn_norm'] = take(L, C)
+P['wq'] = take(L, NH * HS, C); P['wk'] = take(L, NKV * HS, C); P['wv'] = take(L, NKV * HS, C)
+P['wo'] = take(L, C, NH * HS); P['ffn_norm'] = take(L, C)
+P['w_gate'] = take(L, H, C); P['w_down'] = take(L, C, H); P['w_up'] = take(L, H, C)
+P['final_norm'] = take(C)
+off += TMAX * HS  # freq_cis real + imag (unused)
+P['lm_head'] = P['tok_emb'] if shared else take(V, C)
+
+rng = np.random.default_rng(1234)
+B, T, R, ALPHA, NL = 3, 16, 4, 8.0, 3
+lens = np.array([16, 11, 7], dtype=np.int32)
+ids = rng.integers(3, V, size=(B, T)).astype(np.int32)
+for b in range(B): ids[b, lens[b]:] = 0
+targets = np.full((B, T), -1, dtype=np.int32)
+for b in range(B): targets[b, :lens[b] - 1] = ids[b, 1:lens[b]]
+labels = np.array([2, 0, 1], dtype=np.int32)
+scores = np.array([3.25, 0.5, 4.125], dtype=np.float32)
+names = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']
+wkey = ['wq', 'wk', 'wv', 'wo', 'w_gate', 'w_up', 'w_down']
+AD = {}
+for l in range(L):
+    for k, n in enumerate(names):
+        oc, ic = P[wkey[k]].shape[1:]
+        AD[(l, k, 'A')] = (rng.standard_normal((R, ic)) * 0.2).astype(np.float32)
+        AD[(l, k, 'B')] = (rng.standard_normal((oc, R)) * 0.2).astype(np.float32)
+score = (rng.standard_normal((NL, C)) * 0.1).astype(np.float32)
+
+def dump(name, a, dtype=np.float64):
+    np.ascontiguousarray(np.asarray(a), dtype=dtype).tofile(os.path.join(out, name + '.bin'))
+dump('ids', ids, np.int32); dump('lens', lens, np.int32); dump('targets', targets, np.int32)
+dump('labels', labels, np.int32); dump('scores', scores, np.float32); dump('score_w', score, np.float32)
+adapters = np.concatenate([np.concatenate([AD[(l, k, 'A')].ravel(), AD[(l, k, 'B')].ravel()])
+                           for l in range(L) for k in range(7)])
+dump('adapters', adapters, np.float32)
+with open(os.path.join(out, 'dims.txt'), 'w') as fh:
+    fh.write(f"{B} {T} {R} {ALPHA} {NL}\n")
+
+def rope(x):  # x (B,T,heads,HS), llama2.c interleaved pairs
+    i = torch.arange(0, HS, 2, dtype=torch.float64)
+    freq = 1.0 / (10000.0 ** (i / HS))
+    ang = torch.arange(T, dtype=torch.float64)[:, None] * freq[None, :]
+    cos, sin = ang.cos()[None, :, None, :], ang.sin()[None, :, None, :]
+    x0, x1 = x[..., 0::2], x[..., 1::2]
+    return torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], -1).flatten(-2)
+
+def rms(x, g):
+    return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5) * g
+
+def run(mode, head):
+    W = {k: v.clone().requires_grad_(mode == 'full') for k, v in P.items() if k != 'lm_head'}
+    W['lm_head'] = W['tok_emb'] if shared else P['lm_head'].clone().requires_grad_(mode == 'full')
+    A = {key: torch.tensor(v.astype(np.float64), requires_grad=True) for key, v in AD.items()} if mode == 'lora' else None
+    S = torch.tensor(score.astype(np.float64), requires_grad=True)
+    def lin(x, l, k):
+        y = x @ W[wkey[k]][l].T
+        if A is not None:
+            y = y + (ALPHA / R) * ((x @ A[(l, k, 'A')].T) @ A[(l, k, 'B')].T)
+        return y
+    x = W['tok_emb'][torch.tensor(ids, dtype=torch.long)]
+    mask = torch.triu(torch.ones(T, T, dtype=torch.bool), 1)
+    for l in range(L):
+        h = rms(x, W['attn_norm'][l])
+        q = rope(lin(h, l, 0).view(B, T, NH, HS)).transpose(1, 2)
+        k = rope(lin(h, l, 1).view(B, T, NKV, HS)).transpose(1, 2)
+        v = lin(h, l, 2).view(B, T, NKV, HS).transpose(1, 2)
+        k = k.repeat_interleave(NH // NKV, 1); v = v.repeat_interleave(NH // NKV, 1)
+        att = (q @ k.transpose(-1, -2)) / np.sqrt(HS)
+        att = torch.softmax(att.masked_fill(mask, float('-inf')), -1)
+        y = (att @ v).transpose(1, 2).reshape(B, T, NH * HS)
+        x = x + lin(y, l, 3)
+        h = rms(x, W['ffn_norm'][l])
+        x = x + lin(torch.nn.functional.silu(lin(h, l, 4)) * lin(h, l, 5), l, 6)
+    hf = rms(x, W['final_norm'])
+    if head == 'lm':
+        logits = hf @ W['lm_head'].T
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), torch.tensor(targets, dtype=torch.long).reshape(-1), ignore_index=-1)
+    else:
+        pooled = hf[torch.arange(B), torch.tensor(lens, dtype=torch.long) - 1]
+        nl = NL if head == 'cls' else 1
+        logits = pooled @ S[:nl].T
+        if head == 'cls':
+            loss = torch.nn.functional.cross_entropy(logits, torch.tensor(labels, dtype=torch.long))
+        else:
+            loss = ((logits[:, 0] - torch.tensor(scores.astype(np.float64))) ** 2).mean()
+    loss.backward()
+    tag = f"{mode}_{head}"
+    dump(f"{tag}_logits", logits.detach()); dump(f"{tag}_loss", [loss.item()])
+    if head != 'lm': dump(f"{tag}_dscore", S.grad[:nl])
+    if A is not None:
+        dump(f"{tag}_dadapters", torch.cat([torch.cat([A[(l, k, 'A')].grad.ravel(), A[(l, k, 'B')].grad.ravel()])
+                                             for l in range(L) for k in range(7)]))
+    if mode == 'full':
+        for key in ['tok_emb', 'attn_norm', 'wq', 'wk', 'wv', 'wo', 'ffn_norm', 'w_gate', 'w_up', 'w_down', 'final_norm']:
+            dump(f"{tag}_d{key}", W[key].grad)
+
+run('lora', 'lm'); run('lora', 'cls'); run('lora', 'reg'); run('full', 'lm'); run('full', 'cls')
+print("oracle ok")
