@@ -60,4 +60,44 @@ void quant_fake(float *out, const float *w, int rows, int cols, const quant_form
 // past `limit` bytes). `what` names the file in messages. Return 0 or -1.
 int quant_tensor_write(const QuantTensor *q, FILE *fp, const char *what, qp_status *st);
 QuantTensor *quant_tensor_read(FILE *fp, const char *what, qp_status *st);
+
+// ---- additions: shorthand, validation, reference paths, introspection -------------------
+// Bits shorthand of the CLI: 2 -> mxint2 block 16, 3 -> mxint3 block 32, 4 -> nf4 block 64.
+// Returns 0, or -1 for any other value (out untouched).
+int quant_format_from_bits(int bits, quant_format *out);
+// Is the format legal (known kind, bits of that kind, block legal, double_quant only on the
+// absmax kinds)? Messages name the offending value. Return 0 or -1.
+int quant_format_check(const quant_format *f, qp_status *st);
+
+// Scalar reference quantize/dequantize: simple, obviously-correct loops that the fast paths
+// above must match bit for bit (tests/test_quant.c checks it on every format).
+QuantTensor *quant_tensor_quantize_ref(const float *w, int rows, int cols, const quant_format *fmt);
+void quant_dequantize_rows_ref(const QuantTensor *q, int r0, int r1, float *out);
+
+// Packed layout (docs/quantization.md): codes of one row form a little-endian bit stream —
+// code j occupies stream bits [j*b, (j+1)*b), stream bit k is bit (k mod 8) of byte k/8 —
+// and every row starts on a byte boundary (row stride ceil(cols*b/8) bytes). So 4-bit codes
+// are two per byte, element 2j in the low nibble; 2-bit four per byte from the low bits;
+// 3-bit eight per three bytes. Sections of a tensor, in this order (absent ones are empty):
+//   0 codes (rows * row stride bytes; f32/bf16/f16 hold the values themselves)
+//   1 per-block scale: nf*/fp4 fp32 absmax, or with double_quant the uint8 code of
+//     (absmax - mean) in the signed dynamic map; mxint one E8M0 byte; int fp16 scale
+//   2 nf*/fp4 double_quant: fp32 absmax of each group of 256 block codes; int: uint8 zero point
+//   3 nf*/fp4 double_quant: the fp32 mean of all absmax
+enum { QUANT_SEC_CODES = 0, QUANT_SEC_SCALE, QUANT_SEC_AUX, QUANT_SEC_AUX2, QUANT_SEC_COUNT };
+// Code j of row r, unpacked (tests and tools; slow).
+unsigned quant_tensor_code(const QuantTensor *q, int r, int j);
+// Raw bytes of section i (NULL when empty); *bytes gets its size.
+const uint8_t *quant_tensor_section(const QuantTensor *q, int i, size_t *bytes);
+// Value of each code: NF4/NF3/NF2 ascending (code = index), FP4 by code (bit 3 = sign).
+// *n gets 2^bits. NULL for other kinds.
+const float *quant_nf_table(quant_kind kind, int *n);
+// bitsandbytes' signed 8-bit dynamic map (create_dynamic_map(signed=True)), ascending.
+const float *quant_dynamic_map(void);
+
+// IEEE round-to-nearest-even conversions (scalar reference versions).
+uint16_t quant_f32_to_bf16(float x);
+float quant_bf16_to_f32(uint16_t h);
+uint16_t quant_f32_to_f16(float x);
+float quant_f16_to_f32(uint16_t h);
 #endif

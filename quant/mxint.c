@@ -1,0 +1,131 @@
+// quant/mxint.c — MXINT-w (QERA's MX emulation): one shared E8M0 exponent per block of 16/32,
+// sign-magnitude w-bit elements. Tested by tests/test_quant.c + tests/oracle_quant.py.
+#include "quant/quant_internal.h"
+#include "core/check.h"
+#include <stdlib.h>
+#include <math.h>
+#include <string.h>
+
+// Shared exponent of a block: e = floor(log2 max|x|), exact through frexp (max = f * 2^k,
+// f in [0.5,1) => e = k-1), clamped to E8M0's finite range [-127, 127] (byte 255 is NaN in
+// E8M0 and never written). An all-zero block stores e = -127 (byte 0) and all codes 0.
+// Subnormal inputs need no special case: frexp gives their exact exponent, and e < -127 is
+// clamped, which only makes the block's elements smaller than its grid (they round to 0..).
+static int block_exponent(float amax) {
+    if (!(amax > 0.0f)) return -127;
+    int k;
+    frexpf(amax, &k);
+    int e = k - 1;
+    return e < -127 ? -127 : e > 127 ? 127 : e;
+}
+
+// Element code: m = round-half-even(|x| * 2^(w-2-e)) clamped to 2^(w-1)-1; code = sign bit
+// (x < 0) at bit w-1, magnitude below. The scaling is a power of two, exact in double.
+static unsigned elem_code_ref(float x, int e, int w) {
+    double m = nearbyint(ldexp(fabs((double)x), w - 2 - e));
+    double mmax = (double)((1 << (w - 1)) - 1);
+    if (m > mmax) m = mmax;
+    return (x < 0 ? 1u << (w - 1) : 0u) | (unsigned)m;
+}
+
+// Value of a code: ±m * 2^(e-(w-2)); exact in float32 (m < 2^7, result >= 2^-149 granular).
+static float elem_value_ref(unsigned c, int e, int w) {
+    unsigned m = c & ((1u << (w - 1)) - 1);
+    double v = ldexp((double)m, e - (w - 2));
+    return (float)(c >> (w - 1) ? -v : v);
+}
+
+static float block_amax(const float *x, int n) {
+    float m = 0.0f;
+    for (int j = 0; j < n; j++) m = fmaxf(m, fabsf(x[j]));
+    return m;
+}
+
+void mxint_quantize_ref(QuantTensor *q, const float *w) {
+    const int B = q->fmt.block, W = q->fmt.bits;
+    for (int r = 0; r < q->rows; r++) {
+        uint8_t *row = q->sec[QUANT_SEC_CODES] + (size_t)r * q->row_bytes;
+        for (int b = 0; b < q->nblk; b++) {
+            int j0 = b * B, n = q->cols - j0 < B ? q->cols - j0 : B;
+            const float *x = w + (size_t)r * q->cols + j0;
+            int e = block_exponent(block_amax(x, n));
+            q->sec[QUANT_SEC_SCALE][(size_t)r * q->nblk + b] = (uint8_t)(e + 127);
+            for (int j = 0; j < n; j++) pack_set_ref(row, j0 + j, W, elem_code_ref(x[j], e, W));
+        }
+    }
+}
+
+void mxint_dequantize_rows_ref(const QuantTensor *q, int r0, int r1, float *out) {
+    const int W = q->fmt.bits;
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = q->sec[QUANT_SEC_CODES] + (size_t)r * q->row_bytes;
+        for (int j = 0; j < q->cols; j++) {
+            int e = (int)q->sec[QUANT_SEC_SCALE][(size_t)r * q->nblk + j / q->fmt.block] - 127;
+            out[(size_t)(r - r0) * q->cols + j] = elem_value_ref(pack_get_ref(row, j, W), e, W);
+        }
+    }
+}
+
+// Fast quantize: while 2^(w-2-e) is a normal float (e >= w-128) the scaling is exact in
+// float32 too, and nearbyintf rounds half to even in the default rounding mode; blocks
+// with tinier exponents take the double path.
+static void quantize_block(uint8_t *codes, const float *x, int n, int e, int W) {
+    int k = W - 2 - e;
+    if (k > 127) { for (int j = 0; j < n; j++) codes[j] = (uint8_t)elem_code_ref(x[j], e, W); return; }
+    const float s = ldexpf(1.0f, k), mmax = (float)((1 << (W - 1)) - 1);
+    const unsigned sbit = 1u << (W - 1);
+    for (int j = 0; j < n; j++) {
+        float m = fminf(nearbyintf(fabsf(x[j]) * s), mmax);
+        codes[j] = (uint8_t)((x[j] < 0 ? sbit : 0u) | (unsigned)m);
+    }
+}
+
+void mxint_quantize(QuantTensor *q, const float *w) {
+    const int B = q->fmt.block, W = q->fmt.bits, cols = q->cols;
+#pragma omp parallel if ((size_t)q->rows * cols > QUANT_OMP_MIN)
+    {
+        uint8_t *codes = xmalloc((size_t)cols);
+#pragma omp for schedule(static)
+        for (int r = 0; r < q->rows; r++) {
+            for (int b = 0; b < q->nblk; b++) {
+                int j0 = b * B, n = cols - j0 < B ? cols - j0 : B;
+                const float *x = w + (size_t)r * cols + j0;
+                int e = block_exponent(block_amax(x, n));
+                q->sec[QUANT_SEC_SCALE][(size_t)r * q->nblk + b] = (uint8_t)(e + 127);
+                quantize_block(codes + j0, x, n, e, W);
+            }
+            pack_codes(q->sec[QUANT_SEC_CODES] + (size_t)r * q->row_bytes, codes, cols, W);
+        }
+        free(codes);
+    }
+}
+
+// Fast dequantize: per block one scale 2^(e-(w-2)) (ldexpf is exact, also when subnormal),
+// then value = (±m as float) * scale, the same exact product as the reference.
+void mxint_dequantize_rows(const QuantTensor *q, int r0, int r1, float *out) {
+    const int B = q->fmt.block, W = q->fmt.bits, cols = q->cols;
+    float sv[256];  // signed magnitude of each code
+    for (unsigned c = 0; c < (1u << W); c++) {
+        float m = (float)(c & ((1u << (W - 1)) - 1));
+        sv[c] = c >> (W - 1) ? -m : m;
+    }
+#pragma omp parallel for schedule(static) if ((size_t)(r1 - r0) * cols > QUANT_OMP_MIN)
+    for (int r = r0; r < r1; r++) {
+        uint8_t codes[QUANT_MAX_BLOCK];
+        const uint8_t *row = q->sec[QUANT_SEC_CODES] + (size_t)r * q->row_bytes;
+        float *o = out + (size_t)(r - r0) * cols;
+        for (int b = 0; b < q->nblk; b++) {
+            int j0 = b * B, n = cols - j0 < B ? cols - j0 : B;
+            int e = (int)q->sec[QUANT_SEC_SCALE][(size_t)r * q->nblk + b] - 127;
+            const float s = ldexpf(1.0f, e - (W - 2));
+            unpack_codes(codes, row, j0, n, W);
+            if (W <= 4) {  // scaled 16-entry table: the same products, looked up in registers
+                float tab[16];
+                for (int c = 0; c < 16; c++) tab[c] = c < (1 << W) ? sv[c] * s : 0.0f;
+                pack_lookup16(o + j0, codes, n, tab);
+            } else {
+                for (int j = 0; j < n; j++) o[j0 + j] = sv[codes[j]] * s;
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+// quant/quant_internal.h — private to quant/: the QuantTensor definition, section sizes, the
+// per-family quantize/dequantize entry points and the bit packer. Tested by tests/test_quant.c.
+#ifndef QP_QUANT_INTERNAL_H
+#define QP_QUANT_INTERNAL_H
+#include "quant/quant.h"
+#include <stdint.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "quant/ stores sections in host order and assumes a little-endian host"
+#endif
+// Sections are raw arrays of these fixed-size types; the file format depends on it.
+_Static_assert(sizeof(float) == 4, "fp32 absmax/scales are 4 bytes");
+_Static_assert(sizeof(uint16_t) == 2, "fp16/bf16 codes are 2 bytes");
+
+// Double quantization of the absmax (bitsandbytes compress_statistics) groups 256 block
+// scales under one fp32 second-level absmax.
+#define QUANT_DQ_GROUP 256
+// Largest block of any kind: the fast dequantizer unpacks one block into a stack buffer.
+#define QUANT_MAX_BLOCK 4096
+
+struct QuantTensor {
+    quant_format fmt;
+    int rows, cols;
+    int nblk;           // blocks per row: ceil(cols / block) (0 for f32/bf16/f16)
+    size_t row_bytes;   // packed code bytes per row
+    uint8_t *sec[QUANT_SEC_COUNT];
+    size_t sec_bytes[QUANT_SEC_COUNT];
+};
+
+// Section sizes of a legal format for (rows, cols); returns 0, or -1 if a size overflows.
+int quant_section_sizes(const quant_format *f, int rows, int cols, size_t sec_bytes[QUANT_SEC_COUNT],
+                        size_t *row_bytes);
+int quant_code_bits(const quant_format *f);
+// Allocate a tensor with zeroed sections of the right sizes (format must be legal).
+QuantTensor *quant_tensor_alloc(const quant_format *f, int rows, int cols);
+
+// Families. `_ref` = scalar reference; the others are the fast paths (OpenMP over rows).
+void nf_quantize(QuantTensor *q, const float *w);
+void nf_quantize_ref(QuantTensor *q, const float *w);
+void nf_dequantize_rows(const QuantTensor *q, int r0, int r1, float *out);
+void nf_dequantize_rows_ref(const QuantTensor *q, int r0, int r1, float *out);
+void mxint_quantize(QuantTensor *q, const float *w);
+void mxint_quantize_ref(QuantTensor *q, const float *w);
+void mxint_dequantize_rows(const QuantTensor *q, int r0, int r1, float *out);
+void mxint_dequantize_rows_ref(const QuantTensor *q, int r0, int r1, float *out);
+void intk_quantize(QuantTensor *q, const float *w);
+void intk_quantize_ref(QuantTensor *q, const float *w);
+void intk_dequantize_rows(const QuantTensor *q, int r0, int r1, float *out);
+void intk_dequantize_rows_ref(const QuantTensor *q, int r0, int r1, float *out);
+void half_quantize(QuantTensor *q, const float *w);
+void half_quantize_ref(QuantTensor *q, const float *w);
+void half_dequantize_rows(const QuantTensor *q, int r0, int r1, float *out);
+void half_dequantize_rows_ref(const QuantTensor *q, int r0, int r1, float *out);
+
+// Bit packing (quant/pack.c), layout in quant/quant.h. `row` points at a row's first byte.
+size_t pack_row_bytes(int n, int bits);
+// Pack n codes (each < 2^bits) into the row's first pack_row_bytes(n, bits) bytes.
+void pack_codes(uint8_t *row, const uint8_t *codes, int n, int bits);
+// Unpack codes [j0, j0+n) of a row; j0*bits must be a multiple of 8 (block starts are).
+void unpack_codes(uint8_t *codes, const uint8_t *row, int j0, int n, int bits);
+// out[j] = tab[codes[j]] for codes < 16 (AVX2: in-register permutes instead of gathers).
+void pack_lookup16(float *out, const uint8_t *codes, int n, const float *tab);
+// Bit-by-bit reference accessors.
+void pack_set_ref(uint8_t *row, int j, int bits, unsigned code);
+unsigned pack_get_ref(const uint8_t *row, int j, int bits);
+
+// Work on more than this many elements is split over OpenMP threads.
+#define QUANT_OMP_MIN ((size_t)1 << 15)
+#endif
