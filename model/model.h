@@ -37,10 +37,13 @@ typedef struct {
     float *xa;       // (L, LIN_COUNT, B, T, R) adapter intermediates
     float *lnf;      // (B, T, C)
     float *lnf_rstd; // (B, T)
-    float *logits;   // (B, T, V) for the LM head; (B, NL) for classify/regress
+    float *logits;   // (B, T, V) for the LM head; (B, NL) for classify/regress. After a forward
+                     // WITH targets/labels it holds softmax probabilities (fused cross-entropy).
+    float *losses;   // (B, T) per-position losses of the last forward
     // one-layer gradient scratch for backward (reused across layers)
     float *dx, *dln, *dq, *dk, *dv, *datt, *datty, *dh, *dgate, *dup, *dlogits_head;
     float *lin_scratch;  // linear_forward/backward scratch
+    size_t att_scratch_floats; // datt's size (attention_scratch_floats)
     float *drop;         // one dropout mask (B, T, max(C,H))
     float *rope_cos, *rope_sin; // (T, HS/2)
     float *mem; size_t n_floats;
@@ -65,7 +68,8 @@ typedef struct {
     float dropout;               // adapter dropout probability (training only)
     uint64_t dropout_seed;       // key of the counter-based dropout masks
     uint64_t step;               // training step (part of the dropout key)
-    int B, T;                    // arena shape
+    int max_B, max_T;            // arena shape
+    int rope_llama2c;            // 1: RoPE table computed as llama2.c run.c does (fp32 powf/cosf), for golden runs
     ModelActs acts;
 } Model;
 

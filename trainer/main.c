@@ -1,14 +1,46 @@
 // trainer/main.c — the qpeft CLI entry: picks OpenBLAS kernels, dispatches verbs.
+// Tested by tests/test_cli.sh.
 #include "core/check.h"
 #include "core/la.h"
+#include "trainer/verbs.h"
 #include <stdio.h>
 #include <string.h>
 
-int main(int argc, char **argv) {
-    la_select_kernels(argv);
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        printf("usage: qpeft <verb> [options]\n");
-        return argc < 2 ? 2 : 0;
+typedef struct { const char *name; int (*run)(int, char **); const char *what; } verb;
+
+static const verb verbs[] = {
+    {"info", cmd_info, "show a model's config, parameter counts and memory"},
+    {"generate", cmd_generate, "generate text (llama2.c run.c semantics)"},
+    {"ppl", cmd_ppl, "mean next-token loss and perplexity on a text file"},
+    {"train", cmd_train, "fine-tune adapters (or all weights) on a GLUE task, a TSV or text"},
+    {"eval", cmd_eval, "score a checkpoint on a dev split; optional predictions TSV"},
+};
+
+static void usage(FILE *fp) {
+    fprintf(fp, "usage: qpeft <verb> [options]   (qpeft <verb> --help for a verb's options)\n\nverbs:\n");
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) fprintf(fp, "  %-10s %s\n", verbs[i].name, verbs[i].what);
+    fprintf(fp, "\nglobal flags (any position): --verbose, --quiet\n");
+}
+
+// Strip global flags so each verb's parser sees only its own.
+static int take_globals(int argc, char **argv) {
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--verbose")) { qp_verbose = 1; continue; }
+        if (!strcmp(argv[i], "--quiet")) { qp_quiet = 1; continue; }
+        argv[n++] = argv[i];
     }
+    argv[n] = NULL;
+    return n;
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) if (!strcmp(argv[i], "--verbose")) qp_verbose = 1;
+    la_select_kernels(argv);
+    argc = take_globals(argc, argv);
+    if (argc < 2) { usage(stderr); return 2; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return 0; }
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (!strcmp(argv[1], verbs[i].name)) return verbs[i].run(argc, argv);
     qp_die("unknown verb '%s' (try 'qpeft --help')", argv[1]);
 }

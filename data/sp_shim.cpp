@@ -1,0 +1,164 @@
+// data/sp_shim.cpp — the SentencePiece shim: the only C++ file in qpeft, exposing data/tokenizer.h
+// as extern "C". Tested by tests/test_tokenizer.c (ids vs Python sentencepiece, run.c decoding).
+#include <sentencepiece_processor.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "data/tokenizer.h"
+}
+
+struct Tokenizer {
+    sentencepiece::SentencePieceProcessor sp;
+    int vocab = 0;
+    // Vocabulary as llama2.c's tokenizer.py export writes it ("▁" -> ' ', BOS/EOS spelled out),
+    // built once so tok_decode_piece_run_c can hand out stable pointers.
+    std::vector<std::string> runc;
+    char byte_str[256][2];  // "<0xNN>" -> the raw byte NN, NUL-terminated
+};
+
+// Replace every U+2581 (E2 96 81) with a plain space.
+static std::string replace_lower_one_eighth_block(const std::string &s) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size(); i++) {
+        if (i + 2 < s.size() && (unsigned char)s[i] == 0xE2 && (unsigned char)s[i + 1] == 0x96 &&
+            (unsigned char)s[i + 2] == 0x81) {
+            out.push_back(' ');
+            i += 2;
+        } else {
+            out.push_back(s[i]);
+        }
+    }
+    return out;
+}
+
+static void build_runc_vocab(Tokenizer *t) {
+    t->runc.resize((size_t)t->vocab);
+    for (int i = 0; i < t->vocab; i++) {
+        if (i == t->sp.bos_id()) t->runc[i] = "\n<s>\n";
+        else if (i == t->sp.eos_id()) t->runc[i] = "\n</s>\n";
+        else t->runc[i] = replace_lower_one_eighth_block(t->sp.IdToPiece(i));
+    }
+    for (int b = 0; b < 256; b++) { t->byte_str[b][0] = (char)b; t->byte_str[b][1] = '\0'; }
+}
+
+extern "C" Tokenizer *tok_load(const char *path, qp_status *st) {
+    // Check readability first: SentencePiece's own message for a missing file is terse.
+    FILE *fp = std::fopen(path, "rb");
+    if (!fp) {
+        qp_fail(st, "%s: cannot open tokenizer model: %s", path, std::strerror(errno));
+        return nullptr;
+    }
+    std::fclose(fp);
+    Tokenizer *t = new (std::nothrow) Tokenizer();
+    if (!t) { qp_fail(st, "%s: out of memory loading tokenizer", path); return nullptr; }
+    try {
+        sentencepiece::util::Status s = t->sp.Load(path);
+        if (!s.ok()) {
+            qp_fail(st, "%s: not a valid SentencePiece model (%s)", path, s.ToString().c_str());
+            delete t;
+            return nullptr;
+        }
+        t->vocab = t->sp.GetPieceSize();
+        if (t->vocab <= 0) {
+            qp_fail(st, "%s: SentencePiece model with %d pieces, expected at least 1", path, t->vocab);
+            delete t;
+            return nullptr;
+        }
+        build_runc_vocab(t);
+    } catch (const std::exception &e) {
+        qp_fail(st, "%s: not a valid SentencePiece model (%s)", path, e.what());
+        delete t;
+        return nullptr;
+    }
+    return t;
+}
+
+extern "C" void tok_free(Tokenizer *t) { delete t; }
+
+extern "C" int tok_encode(const Tokenizer *t, const char *text, int add_bos, int **ids_out, int *n_out,
+                          qp_status *st) {
+    *ids_out = nullptr;
+    *n_out = 0;
+    std::vector<int> ids;
+    try {
+        sentencepiece::util::Status s = t->sp.Encode(text, &ids);
+        if (!s.ok()) return qp_fail(st, "tokenizer: encode failed (%s)", s.ToString().c_str());
+    } catch (const std::exception &e) {
+        return qp_fail(st, "tokenizer: encode failed (%s)", e.what());
+    }
+    int bos = add_bos ? t->sp.bos_id() : -1;
+    size_t n = ids.size() + (bos >= 0 ? 1 : 0);
+    int *out = (int *)std::malloc((n ? n : 1) * sizeof(int));
+    if (!out) return qp_fail(st, "tokenizer: out of memory for %zu ids", n);
+    size_t k = 0;
+    if (bos >= 0) out[k++] = bos;
+    for (int id : ids) out[k++] = id;
+    *ids_out = out;
+    *n_out = (int)n;
+    return 0;
+}
+
+extern "C" char *tok_decode(const Tokenizer *t, const int *ids, int n) {
+    std::vector<int> v;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= t->vocab) return nullptr;
+        v.push_back(ids[i]);
+    }
+    std::string text;
+    try {
+        if (!t->sp.Decode(v, &text).ok()) return nullptr;
+    } catch (const std::exception &) {
+        return nullptr;
+    }
+    char *out = (char *)std::malloc(text.size() + 1);
+    if (!out) return nullptr;
+    std::memcpy(out, text.data(), text.size());
+    out[text.size()] = '\0';
+    return out;
+}
+
+extern "C" const char *tok_piece(const Tokenizer *t, int id) {
+    if (id < 0 || id >= t->vocab) return "";
+    return t->sp.IdToPiece(id).c_str();
+}
+
+// Parse run.c's `sscanf(piece, "<0x%02hhX>", &b) == 1`: "<0x" then one or two hex digits.
+static int parse_byte_piece(const char *p, unsigned char *b) {
+    if (std::strncmp(p, "<0x", 3) != 0 || !std::isxdigit((unsigned char)p[3])) return 0;
+    unsigned v = 0;
+    for (int k = 3; k < 5 && std::isxdigit((unsigned char)p[k]); k++) {
+        char c = p[k];
+        v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (std::tolower((unsigned char)c) - 'a' + 10));
+    }
+    *b = (unsigned char)v;
+    return 1;
+}
+
+extern "C" const char *tok_decode_piece_run_c(const Tokenizer *t, int prev, int id) {
+    if (id < 0 || id >= t->vocab) return "";
+    const char *piece = t->runc[(size_t)id].c_str();
+    if (prev == t->sp.bos_id() && piece[0] == ' ') piece++;
+    unsigned char b;
+    if (parse_byte_piece(piece, &b)) piece = t->byte_str[b];
+    // run.c's safe_printf: a lone byte that is neither printable nor whitespace prints nothing.
+    if (piece[0] != '\0' && piece[1] == '\0') {
+        unsigned char c = (unsigned char)piece[0];
+        if (!(std::isprint(c) || std::isspace(c))) return "";
+    }
+    return piece;
+}
+
+extern "C" int tok_vocab_size(const Tokenizer *t) { return t->vocab; }
+extern "C" int tok_bos_id(const Tokenizer *t) { return t->sp.bos_id(); }
+extern "C" int tok_eos_id(const Tokenizer *t) { return t->sp.eos_id(); }
+extern "C" int tok_pad_id(const Tokenizer *t) { return t->sp.pad_id(); }
+extern "C" int tok_unk_id(const Tokenizer *t) { return t->sp.unk_id(); }

@@ -1,0 +1,56 @@
+// data/tokenizer.h — the C face of SentencePiece (the only C++ in qpeft lives in data/sp_shim.cpp):
+// load a .model file, encode/decode ids, and print tokens the way llama2.c run.c does. Tested by
+// tests/test_tokenizer.c against /usr/bin/python3 sentencepiece (tests/oracle_tokenizer.py).
+#ifndef QP_DATA_TOKENIZER_H
+#define QP_DATA_TOKENIZER_H
+#include "core/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct Tokenizer Tokenizer;
+
+// Load a SentencePiece model file. A missing, unreadable or corrupt file returns NULL with
+// st->msg naming the file ("<path>: cannot open tokenizer model: ..." or
+// "<path>: not a valid SentencePiece model (...)").
+Tokenizer *tok_load(const char *path, qp_status *st);
+void tok_free(Tokenizer *t);
+
+// Encode UTF-8 text exactly as Python `sp.encode(text, add_bos=add_bos)` (no EOS is ever added).
+// On success *ids_out is a malloc'd array of *n_out ids (the caller frees it; it is a valid
+// 1-element allocation even when *n_out == 0) and 0 is returned; on failure -1 and st is set.
+int tok_encode(const Tokenizer *t, const char *text, int add_bos, int **ids_out, int *n_out, qp_status *st);
+
+// Decode ids (n of them) to malloc'd UTF-8 text, as Python `sp.decode(ids)` (control ids such as
+// BOS/EOS decode to nothing). Returns NULL if an id is outside [0, vocab).
+char *tok_decode(const Tokenizer *t, const int *ids, int n);
+
+// The SentencePiece piece string of `id` (e.g. "▁the", "<0x0A>", "<s>"); "" if out of range.
+// Owned by the tokenizer.
+const char *tok_piece(const Tokenizer *t, int id);
+
+// The text llama2.c's run.c prints for token `id` generated after token `prev` during generation:
+// run.c's `decode(prev, id)` followed by its `safe_printf` filter, over the vocabulary as
+// llama2.c's `tokenizer.py export` writes it. Precisely:
+//   - the piece with every "▁" (U+2581) replaced by ' '; BOS is "\n<s>\n" and EOS "\n</s>\n"
+//     (run.c does not stop at EOS, so it prints that text);
+//   - if prev is BOS (1 in run.c; here tok_bos_id) and the piece starts with ' ', that space is
+//     dropped (SentencePiece's decoder strips the dummy-prefix space);
+//   - a byte piece "<0xNN>" becomes the single raw byte NN;
+//   - a result that is a single byte which is neither printable nor whitespace (isprint/isspace
+//     in the C locale) becomes "" (run.c's safe_printf prints nothing for it).
+// Writing the returned strings one after another reproduces run.c's output byte for byte. The
+// string is owned by the tokenizer (valid until tok_free); "" if id is out of range.
+const char *tok_decode_piece_run_c(const Tokenizer *t, int prev, int id);
+
+int tok_vocab_size(const Tokenizer *t);
+int tok_bos_id(const Tokenizer *t);  // -1 if the model has none
+int tok_eos_id(const Tokenizer *t);  // -1 if the model has none
+int tok_pad_id(const Tokenizer *t);  // -1 if the model has none (true of all three shipped models)
+int tok_unk_id(const Tokenizer *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

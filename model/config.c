@@ -1,0 +1,49 @@
+// model/config.c — range and divisibility checks on ModelConfig, run by every loader before
+// any size is trusted. Tested by tests/test_loaders.c (absurd header values, overflow).
+#include "model/config.h"
+#include "model/weights.h"
+#include "core/check.h"
+#include <math.h>
+#include <stdint.h>
+
+#define MODEL_MAX_DIM     65536
+#define MODEL_MAX_LAYERS  64
+#define MODEL_MAX_VOCAB   (1 << 22)
+#define MODEL_MAX_SEQ     (1 << 20)
+#define MODEL_MAX_HIDDEN  (1 << 20)
+#define MODEL_MAX_LABELS  (1 << 16)
+
+// "<what>: <field> must be in [lo, hi], found N"
+static int check_range(const char *what, const char *field, int v, int lo, int hi, qp_status *st) {
+    if (v < lo || v > hi) return qp_fail(st, "%s: %s must be in [%d, %d], found %d", what, field, lo, hi, v);
+    return 0;
+}
+
+int config_validate(const ModelConfig *c, const char *what, qp_status *st) {
+    if (check_range(what, "dim", c->dim, 1, MODEL_MAX_DIM, st) ||
+        check_range(what, "hidden_dim", c->hidden_dim, 1, MODEL_MAX_HIDDEN, st) ||
+        check_range(what, "n_layers", c->n_layers, 1, MODEL_MAX_LAYERS, st) ||
+        check_range(what, "n_heads", c->n_heads, 1, c->dim, st) ||
+        check_range(what, "n_kv_heads", c->n_kv_heads, 1, c->n_heads, st) ||
+        check_range(what, "vocab_size", c->vocab_size, 1, MODEL_MAX_VOCAB, st) ||
+        check_range(what, "max_seq_len", c->max_seq_len, 1, MODEL_MAX_SEQ, st) ||
+        check_range(what, "tied_embeddings", c->tied_embeddings, 0, 1, st) ||
+        check_range(what, "n_labels", c->n_labels, 0, MODEL_MAX_LABELS, st))
+        return -1;
+    if (c->dim % c->n_heads)
+        return qp_fail(st, "%s: dim must be a multiple of n_heads (%d), found %d", what, c->n_heads, c->dim);
+    if (c->n_heads % c->n_kv_heads)
+        return qp_fail(st, "%s: n_heads must be a multiple of n_kv_heads (%d), found %d", what, c->n_kv_heads, c->n_heads);
+    if (config_head_size(c) % 2)  // RoPE rotates pairs of a head
+        return qp_fail(st, "%s: head size dim/n_heads must be even, found %d", what, config_head_size(c));
+    if (!(isfinite(c->norm_eps) && c->norm_eps > 0.0f && c->norm_eps < 1.0f))
+        return qp_fail(st, "%s: norm_eps must be finite and in (0, 1), found %g", what, (double)c->norm_eps);
+    if (!(isfinite(c->rope_theta) && c->rope_theta > 1.0f))
+        return qp_fail(st, "%s: rope_theta must be finite and > 1, found %g", what, (double)c->rope_theta);
+    // Every buffer the weights need, in bytes, must fit size_t (weights_count returns 0 on overflow).
+    size_t n = weights_count(c), bytes;
+    if (n == 0 || !qp_size_mul(n, sizeof(float), &bytes))
+        return qp_fail(st, "%s: weight buffer size must fit in size_t, found an overflow (dim %d, hidden %d, layers %d, vocab %d)",
+                       what, c->dim, c->hidden_dim, c->n_layers, c->vocab_size);
+    return 0;
+}

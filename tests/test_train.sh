@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# tests/test_train.sh — `qpeft train` / `qpeft eval` end to end on tinystories-1M: every mode and
+# task kind runs and learns, the outputs scripts rely on exist and parse, resuming from a step
+# checkpoint continues the run bit for bit, a non-finite loss stops with the last checkpoint
+# kept, and bad flags fail with one line.
+set -u
+. "$(dirname "$0")/lib.sh"
+M=$A/models/tinystories-1M/tinystories-1M.bin
+PY=${PYTHON:-/usr/bin/python3}
+common=(--model "$M" --threads 2 --quiet)
+
+# jsonl field of the last line matching a key
+last_eval() { grep '"eval"' "$1/log.jsonl" | tail -1; }
+
+# 1. LoRA (fp32 base) on SST-2: outputs exist and parse; the training loss goes down.
+R=$T/sst2-lora
+"$Q" train "${common[@]}" --task sst2 --max-steps 60 --batch 16 --lr 2e-3 --eval-every 30 --out "$R" 2>"$T/err1"
+rc=$?
+[ $rc -eq 0 ] && pass "train lora sst2 ran" || fail "train lora sst2 rc=$rc: $(tail -2 "$T/err1")"
+for f in config.json log.jsonl last.h5 best.h5; do [ -s "$R/$f" ] && pass "wrote $f" || fail "missing $R/$f"; done
+"$PY" - "$R" <<'PY' && pass "config.json and log.jsonl parse; steps 1..60 logged; loss falls" || fail "log/config check"
+import json, sys
+d = sys.argv[1]
+cfg = json.load(open(d + "/config.json"))
+assert cfg["mode"] == "lora" and cfg["task"] == "sst2" and cfg["rank"] == 8 and cfg["alpha"] == 16, cfg
+lines = [json.loads(l) for l in open(d + "/log.jsonl")]
+tr = [l for l in lines if "loss" in l and "eval" not in l]
+ev = [l for l in lines if "eval" in l]
+assert [l["step"] for l in tr] == list(range(1, 61)), [l["step"] for l in tr][:5]
+assert all(k in tr[0] for k in ("step", "loss", "lr", "tokens_per_s"))
+assert len(ev) >= 2 and "accuracy" in ev[-1]["eval"], ev
+first, last = sum(l["loss"] for l in tr[:15]) / 15, sum(l["loss"] for l in tr[-15:]) / 15
+assert last < first, (first, last)
+PY
+"$PY" - "$R/last.h5" <<'PY' && pass "last.h5 readable by h5py with adapters of every layer" || fail "h5py read of last.h5"
+import h5py, sys
+f = h5py.File(sys.argv[1], "r")
+names = []
+f.visit(names.append)
+assert any(n.endswith("/A") for n in names) and any(n.endswith("/B") for n in names), names[:20]
+PY
+
+# 2. eval of the last checkpoint reproduces the run's final evaluation and writes predictions.
+out=$("$Q" eval --model "$M" --checkpoint "$R/last.h5" --task sst2 --predictions "$T/pred.tsv" --quiet 2>"$T/err2" | tail -1)
+want=$(last_eval "$R" | "$PY" -c 'import json,sys; print(json.loads(sys.stdin.read())["eval"]["accuracy"])')
+got=$(printf '%s' "$out" | "$PY" -c 'import json,sys; print(json.loads(sys.stdin.read())["accuracy"])' 2>/dev/null)
+[ -n "$got" ] && [ "$got" = "$want" ] && pass "eval accuracy $got equals the run's last eval" || fail "eval [$out] vs log $want: $(tail -1 "$T/err2")"
+n=$(($(wc -l <"$T/pred.tsv") - 1))
+[ "$n" = 872 ] && pass "predictions: 872 rows" || fail "predictions rows $n"
+cut -f2 "$T/pred.tsv" | tail -n +2 | sort -u | grep -qvE '^(0|1)$' && fail "prediction labels not 0/1" || pass "prediction labels are the dataset's strings"
+
+# 3. Resume: 20 straight steps vs 10 + resume 10; the logged losses of steps 11..20 are identical.
+S=$T/straight; RS=$T/resumed
+args=(--task rte --max-steps 20 --batch 8 --lr 1e-3 --format mxint3 --log-every 1 --dropout 0.1)
+"$Q" train "${common[@]}" "${args[@]}" --save-every 10 --out "$S" 2>/dev/null
+"$Q" train "${common[@]}" "${args[@]}" --out "$RS" --resume "$S/step-10.h5" 2>"$T/err3"
+a=$(grep -v eval "$S/log.jsonl" | awk -F'"loss": ' '{split($2,x,","); print x[1]}' | sed -n 11,20p)
+b=$(grep -v eval "$RS/log.jsonl" | awk -F'"loss": ' '{split($2,x,","); print x[1]}')
+s1=$(grep -v eval "$RS/log.jsonl" | head -1 | sed 's/.*"step": \([0-9]*\).*/\1/')
+[ "$s1" = 11 ] && pass "first step after resuming from step-10.h5 is 11" || fail "first resumed step [$s1]: $(tail -1 "$T/err3")"
+[ -n "$a" ] && [ "$a" = "$b" ] && pass "resumed losses equal the straight run's bit for bit (steps 11-20)" || fail "resume differs: [$a] vs [$b]"
+
+# 4. qpeft on text: LM fine-tuning over an mxint3 base learns (Jane Austen, 40 steps).
+head -c 300000 "$A/text/janeausten.txt" >"$T/austen.txt"
+L=$T/lm
+"$Q" train "${common[@]}" --text "$T/austen.txt" --seq-len 128 --format mxint3 --max-steps 40 --batch 8 --lr 3e-3 --out "$L" 2>"$T/err4"
+"$PY" - "$L" <<'PY' && pass "qpeft text: loss falls, eval reports perplexity" || fail "qpeft text run: $(tail -1 "$T/err4")"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1] + "/log.jsonl")]
+tr = [l["loss"] for l in lines if "eval" not in l]
+ev = [l["eval"] for l in lines if "eval" in l]
+assert sum(tr[-10:]) / 10 < sum(tr[:10]) / 10, tr
+assert "perplexity" in ev[-1]
+PY
+
+# 5. full fine-tuning (regression head, STS-B) runs and reports both correlations.
+F=$T/full
+"$Q" train "${common[@]}" --mode full --task stsb --max-steps 10 --batch 8 --lr 1e-4 --out "$F" 2>"$T/err5"
+last_eval "$F" | grep -q pearson && last_eval "$F" | grep -q spearman && pass "full stsb: pearson and spearman" || fail "full stsb: $(tail -1 "$T/err5")"
+
+# 6. A non-finite loss stops training with one line; the checkpoints already written stay intact.
+N=$T/nan
+"$Q" train "${common[@]}" --task sst2 --max-steps 4 --save-every 2 --out "$N" 2>/dev/null
+sum_before=$(cat "$N"/step-4.h5 "$N"/last.h5 | md5sum)
+# QPEFT_FAULT_NAN_STEP=k (test-only) poisons one adapter weight before step k.
+QPEFT_FAULT_NAN_STEP=6 "$Q" train "${common[@]}" --task sst2 --max-steps 30 --save-every 2 --resume "$N/step-4.h5" --out "$N" 2>"$T/err6"
+rc=$?
+[ $rc -ge 1 ] && [ $rc -le 125 ] && grep -q "non-finite loss at step 6" "$T/err6" && pass "non-finite stops with rc=$rc: $(grep non-finite "$T/err6")" || fail "NaN run rc=$rc: $(tail -2 "$T/err6")"
+[ "$(cat "$N"/step-4.h5 "$N"/last.h5 | md5sum)" = "$sum_before" ] && pass "step-4.h5 and last.h5 untouched by the failed run" || fail "checkpoints changed after NaN"
+
+# 7. Bad flags.
+expect_error "lora with format" "mode lora" "$Q" train --model "$M" --task sst2 --mode lora --format nf4 --out "$T/x"
+expect_error "qpeft without format" "needs --format" "$Q" train --model "$M" --task sst2 --mode qpeft --out "$T/x"
+expect_error "unknown task" "unknown" "$Q" train --model "$M" --task glue9 --out "$T/x"
+expect_error "two sources" "exactly one" "$Q" train --model "$M" --task sst2 --text "$T/austen.txt" --out "$T/x"
+expect_error "no out" "--out" "$Q" train --model "$M" --task sst2
+expect_error "bad schedule" "schedule" "$Q" train --model "$M" --task sst2 --schedule zigzag --out "$T/x"
+expect_error "resume from another run" "format|task|seed|hash|rank" "$Q" train --model "$M" --task sst2 --quiet --out "$T/y" --resume "$S/step-10.h5"

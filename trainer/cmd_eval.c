@@ -1,0 +1,81 @@
+// trainer/cmd_eval.c — `qpeft eval`: score a saved checkpoint on a task's dev split (or any
+// TSV/text), print the metrics with the last stdout line one JSON object, and optionally write
+// predictions as TSV `index<TAB>prediction` in dev-file order. Tested by tests/test_train.sh.
+#include "core/check.h"
+#include "core/la.h"
+#include "trainer/evaluate.h"
+#include "trainer/options.h"
+#include "trainer/session.h"
+#include "trainer/verbs.h"
+#include <stdio.h>
+#include <string.h>
+
+static void write_predictions(const char *path, const TaskData *td, const EvalBuffers *eb) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *fp = xfopen(tmp, "w");
+    fprintf(fp, "index\tprediction\n");
+    for (size_t i = 0; i < td->dev.n; i++) {
+        if (td->head == HEAD_CLASSIFY) fprintf(fp, "%zu\t%s\n", i, td->label_names[eb->pred[i]]);
+        else fprintf(fp, "%zu\t%.6g\n", i, eb->pred_score[i]);
+    }
+    xfclose(fp, tmp);
+    if (rename(tmp, path) != 0) qp_die("%s: cannot rename into place", path);
+}
+
+int cmd_eval(int argc, char **argv) {
+    const char *model = NULL, *tok = NULL, *ckpt = NULL, *task = NULL, *data = NULL, *tsv = NULL, *cols = NULL;
+    const char *label = NULL, *dev = NULL, *text = NULL, *preds = NULL;
+    int max_len = 128, seq_len = 0, batch = 32, regression = 0, skip = 0, threads = 0;
+    qp_opt opts[] = {
+        {"--checkpoint", OPT_STR, &ckpt, NULL, "checkpoint written by qpeft train (last.h5, best.h5, step-N.h5)", 1, 0, 0},
+        {"--model", OPT_STR, &model, NULL, "the base model the checkpoint was trained on", 1, 0, 0},
+        {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
+        {"--task", OPT_STR, &task, NULL, "GLUE task (its dev split is scored)", 1, 0, 0},
+        {"--data", OPT_STR, &data, NULL, "GLUE directory (default: the assets' glue/)", 1, 0, 0},
+        {"--tsv", OPT_STR, &tsv, NULL, "generic task training table (for its labels) with --dev", 1, 0, 0},
+        {"--text-cols", OPT_STR, &cols, NULL, "generic task: text column(s)", 1, 0, 0},
+        {"--label-col", OPT_STR, &label, NULL, "generic task: label column", 1, 0, 0},
+        {"--regression", OPT_FLAG, &regression, NULL, "generic task: real-valued label", 1, 0, 0},
+        {"--dev", OPT_STR, &dev, NULL, "file to score (generic task or text)", 1, 0, 0},
+        {"--text", OPT_STR, &text, NULL, "text task: the training text (dev = --dev or its last 5% of windows)", 1, 0, 0},
+        {"--skip-bad-rows", OPT_FLAG, &skip, NULL, "skip malformed rows instead of failing", 1, 0, 0},
+        {"--max-len", OPT_INT, &max_len, "128", "tokens per example", 3, 1 << 16, 0},
+        {"--seq-len", OPT_INT, &seq_len, "0", "LM window; 0 = the model's context", 0, 1 << 20, 0},
+        {"--batch", OPT_INT, &batch, "32", "examples per batch", 1, 65536, 0},
+        {"--threads", OPT_INT, &threads, "0", "threads; 0 = all cores", 0, 1024, 0},
+        {"--predictions", OPT_STR, &preds, NULL, "write index<TAB>prediction TSV here", 1, 0, 0},
+    };
+    opts_parse("eval", "--checkpoint CKPT --model M [--tokenizer T] (--task T [--data DIR] | --tsv F ... --dev F | "
+               "--text F) [--predictions FILE]", opts, sizeof opts / sizeof opts[0], argc, argv, 2);
+    if (!ckpt) qp_die("qpeft eval: --checkpoint is required");
+    if (threads > 0) la_set_threads(threads);
+    Model m;
+    ckpt_meta meta;
+    session_model_from_checkpoint(model, ckpt, 0, &m, &meta);
+    Tokenizer *tk = session_load_tokenizer(model, tok);
+    TaskSpec ts = {task, data, tsv, cols, label, regression, dev, text, max_len, seq_len ? seq_len : m.cfg.max_seq_len, skip};
+    TaskData td;
+    qp_status st = {0};
+    if (task_load(&td, &ts, tk, &st) != 0) qp_die("%s", st.msg);
+    if (td.head != m.head) qp_die("%s: checkpoint has a %s head, task %s needs %s", ckpt, ckpt_head_name(m.head), td.name, ckpt_head_name(td.head));
+    if (td.head == HEAD_CLASSIFY && td.n_labels != m.cfg.n_labels)
+        qp_die("%s: checkpoint head has %d classes, task %s has %d", ckpt, m.cfg.n_labels, td.name, td.n_labels);
+    if (strcmp(meta.task, td.name)) qp_warn("checkpoint was trained on '%s'; scoring it on '%s'", meta.task, td.name);
+    int T = td.head == HEAD_LM ? td.seq_len : td.dev.longest;
+    model_alloc_acts(&m, batch, T);
+    EvalBuffers eb;
+    eval_buffers_alloc(&eb, batch, T, td.dev.n);
+    EvalResult r;
+    evaluate(&m, &td, &td.dev, &eb, 1, &r);
+    if (preds) write_predictions(preds, &td, &eb);
+    char js[1024];
+    eval_result_json(&r, &td, js, sizeof js);
+    printf("task %s, %zu examples, checkpoint %s (step %lld)\n", td.name, r.n, ckpt, (long long)meta.step);
+    printf("%s\n", js);
+    eval_buffers_free(&eb);
+    task_free(&td);
+    tok_free(tk);
+    model_free(&m);
+    return 0;
+}

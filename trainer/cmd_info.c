@@ -1,0 +1,37 @@
+// trainer/cmd_info.c — `qpeft info`: a model's config, parameter counts and memory.
+// Tested by tests/test_cli.sh.
+#include "core/check.h"
+#include "core/la.h"
+#include "model/model.h"
+#include "trainer/options.h"
+#include "trainer/session.h"
+#include "trainer/verbs.h"
+#include <stdio.h>
+
+int cmd_info(int argc, char **argv) {
+    const char *model = NULL;
+    qp_opt opts[] = {
+        {"--model", OPT_STR, &model, NULL, "model: llama2.c .bin, HF directory or qpeft quantized file", 1, 0, 0},
+    };
+    opts_parse("info", "--model M", opts, 1, argc, argv, 2);
+    ModelConfig c; ModelWeights w;
+    session_load_weights(model, &c, &w);
+    int hs = config_head_size(&c);
+    size_t lin = (size_t)c.n_layers * ((size_t)c.dim * c.n_heads * hs * 2 + (size_t)c.dim * c.n_kv_heads * hs * 2 +
+                                       (size_t)c.dim * c.hidden_dim * 3);
+    size_t total = weights_count(&c);
+    char hex[17];
+    weights_hash_hex(weights_hash(&w, &c), hex);
+    printf("model          %s\n", model);
+    printf("dim            %d\nhidden_dim     %d\nn_layers       %d\nn_heads        %d\nn_kv_heads     %d\n", c.dim,
+           c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads);
+    printf("head_size      %d\nvocab_size     %d\nmax_seq_len    %d\nnorm_eps       %g\nrope_theta     %g\n", hs,
+           c.vocab_size, c.max_seq_len, c.norm_eps, c.rope_theta);
+    printf("tied_embedding %s\nn_labels       %d\n", c.tied_embeddings ? "yes" : "no", c.n_labels);
+    printf("parameters     %zu (linear layers %zu, %.1f%%)\n", total, lin, 100.0 * lin / total);
+    printf("fp32 memory    %.2f MiB\n", total * 4.0 / 1048576);
+    printf("weights hash   %s\n", hex);
+    printf("openblas core  %s, %d threads\n", la_corename(), la_get_threads());
+    weights_free(&w);
+    return 0;
+}

@@ -1,0 +1,72 @@
+// trainer/cmd_ppl.c — `qpeft ppl`: mean next-token loss and perplexity of a model on a text
+// file, by the recipe of models/tinystories-1M/README.md (lines stripped, empty ones skipped,
+// [BOS]+tokens packed into one stream, every whole T-token window scored).
+// Tested by tests/test_cli.sh (2.918786 on tinystories_valid_head.txt within 1e-3).
+#include "core/check.h"
+#include "core/progress.h"
+#include "data/text.h"
+#include "model/model.h"
+#include "trainer/options.h"
+#include "trainer/session.h"
+#include "trainer/verbs.h"
+#include <math.h>
+#include <stdlib.h>
+
+int cmd_ppl(int argc, char **argv) {
+    const char *model = NULL, *tok = NULL, *text = NULL;
+    int T = 0, batch = 8, max_windows = 0;
+    qp_opt opts[] = {
+        {"--model", OPT_STR, &model, NULL, "model: llama2.c .bin, HF directory or qpeft model file", 1, 0, 0},
+        {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
+        {"--text", OPT_STR, &text, NULL, "plain-text file (default: the assets' tinystories_valid_head.txt)", 1, 0, 0},
+        {"--seq-len", OPT_INT, &T, "0", "window length T; 0 = the model's context", 0, 1 << 20, 0},
+        {"--batch", OPT_INT, &batch, "8", "windows per forward pass", 1, 4096, 0},
+        {"--max-windows", OPT_INT, &max_windows, "0", "score only the first N windows; 0 = all", 0, 1e9, 0},
+    };
+    opts_parse("ppl", "--model M [--tokenizer T] [--text FILE] [--seq-len T]", opts, sizeof opts / sizeof opts[0],
+               argc, argv, 2);
+    static char def_text[4200];
+    if (!text) {
+        snprintf(def_text, sizeof def_text, "%s/text/tinystories_valid_head.txt", session_assets_dir());
+        text = def_text;
+    }
+    ModelConfig cfg; ModelWeights w; qp_status st = {0};
+    session_load_weights(model, &cfg, &w);
+    Tokenizer *tk = session_load_tokenizer(model, tok);
+    if (tok_vocab_size(tk) != cfg.vocab_size)
+        qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(tk), cfg.vocab_size);
+    if (T == 0) T = cfg.max_seq_len;
+    if (T > cfg.max_seq_len) qp_die("--seq-len %d exceeds the model's context %d", T, cfg.max_seq_len);
+    text_stream ts;
+    if (text_load(&ts, text, tk, &st) != 0) qp_die("%s", st.msg);
+    int64_t n = text_n_windows(&ts, T);
+    if (n == 0) qp_die("%s: %lld tokens, too few for one window of %d", text, (long long)ts.n_tokens, T);
+    if (max_windows > 0 && max_windows < n) n = max_windows;
+    if (batch > n) batch = (int)n;
+    Model m;
+    if (model_init(&m, &cfg, &w, 0, 0, 0, HEAD_LM, TRAIN_NONE, &st) != 0) qp_die("%s", st.msg);
+    model_alloc_acts(&m, batch, T);
+    int *inputs = xmalloc((size_t)batch * T * sizeof(int)), *targets = xmalloc((size_t)batch * T * sizeof(int));
+    int64_t *win = xmalloc((size_t)batch * sizeof(int64_t));
+    double sum = 0;
+    qp_progress pr;
+    progress_start(&pr, "ppl", n);
+    for (int64_t w0 = 0; w0 < n; w0 += batch) {
+        int nb = (int)(n - w0 < batch ? n - w0 : batch);
+        for (int i = 0; i < nb; i++) win[i] = w0 + i;
+        text_fill_batch(&ts, T, win, nb, inputs, targets);
+        double mean = model_forward(&m, inputs, NULL, nb, T, targets, NULL, NULL, 0);
+        sum += mean * nb * T;  // every target is real: mean over nb*T
+        progress_update(&pr, w0 + nb);
+    }
+    progress_end(&pr);
+    double loss = sum / ((double)n * T);
+    if (!isfinite(loss)) qp_die("%s: the loss is not finite (%g); the model's weights may be corrupt", model, loss);
+    printf("loss %.6f ppl %.4f windows %lld seq_len %d tokens %lld\n", loss, exp(loss), (long long)n, T,
+           (long long)(n * T));
+    free(inputs); free(targets); free(win);
+    text_free(&ts);
+    tok_free(tk);
+    model_free(&m);
+    return 0;
+}

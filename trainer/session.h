@@ -1,0 +1,31 @@
+// trainer/session.h — what every verb does first: load the model (any supported layout) and
+// find its tokenizer; errors end the process with one line naming the file.
+#ifndef QP_TRAINER_SESSION_H
+#define QP_TRAINER_SESSION_H
+#include "data/tokenizer.h"
+#include "model/weights.h"
+
+// Load weights or die. Prints a one-line summary to stderr unless quiet.
+void session_load_weights(const char *path, ModelConfig *cfg, ModelWeights *w);
+// --tokenizer if given; else tokenizer.model beside/inside the model; else the only *.model
+// file in the model's directory. Dies naming where it looked.
+Tokenizer *session_load_tokenizer(const char *model_path, const char *tok_opt);
+// The assets directory: $QPEFT_ASSETS, else ../shared/assets relative to the binary's repo.
+const char *session_assets_dir(void);
+#endif
+
+#include "checkpoints/checkpoint.h"
+#include "core/rng.h"
+#include "model/model.h"
+
+// Give w a sequence-classification/regression head of n_labels rows (cfg->n_labels updated):
+// rows already in w are kept; a new head is drawn N(0, 0.02²) as HF initialises `score`.
+void session_add_head(ModelConfig *cfg, ModelWeights *w, int n_labels, qp_rng *rng);
+// Hex hash of the base weights as loaded (what checkpoints record and check).
+void session_hash(const ModelWeights *w, const ModelConfig *cfg, char hex[17]);
+// Build the Model a checkpoint describes over the base model at model_path and load the
+// checkpoint into it (trainable values, packed bases, optimizer state if opt_m/opt_v given —
+// pass NULL to skip). train: TRAIN_NONE for evaluation/merge, else the checkpoint's own mode.
+// Dies with one line on any mismatch.
+void session_model_from_checkpoint(const char *model_path, const char *ckpt, int for_training, Model *m,
+                                   ckpt_meta *meta);

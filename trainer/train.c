@@ -1,0 +1,320 @@
+// trainer/train.c — see train.h.
+#include "trainer/train.h"
+#include "core/check.h"
+#include "data/batch.h"
+#include "optim/clip.h"
+#include "trainer/evaluate.h"
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define QPEFT_VERSION "0.1.0"
+
+typedef struct {
+    const TrainConfig *tc;
+    Model *m;
+    const TaskData *td;
+    batch_sampler sampler;
+    adamw_state adam;
+    sched_config sched;
+    EvalBuffers eb;
+    int *ids, *lens, *labels, *inputs, *targets;
+    float *scores;
+    int64_t step, total_steps;
+    int epoch, epoch_done;     // epoch_done: the last step finished an epoch
+    double best_main;
+    int64_t best_step;
+    FILE *log;
+    char path[4200];
+    double t_start;
+} Trainer;
+
+static const char *out_path(Trainer *t, const char *name) {
+    snprintf(t->path, sizeof t->path, "%s/%s", t->tc->out_dir, name);
+    return t->path;
+}
+
+// ---- set-up -------------------------------------------------------------------------------
+
+static void make_out_dir(const char *dir) {
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) qp_die("%s: cannot create output directory: %s", dir, strerror(errno));
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) qp_die("%s: exists and is not a directory", dir);
+}
+
+static void write_text_atomic(const char *path, const char *text) {
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *fp = xfopen(tmp, "w");
+    xfwrite(text, 1, strlen(text), fp, tmp);
+    xfclose(fp, tmp);
+    if (rename(tmp, path) != 0) qp_die("%s: cannot rename into place: %s", path, strerror(errno));
+}
+
+// Norms are not decayed in full fine-tuning (HF excludes LayerNorm weights and biases);
+// adapters and the head are.
+static void set_decay(Trainer *t) {
+    Model *m = t->m;
+    if (m->train != TRAIN_FULL) return;
+    const ModelConfig *c = &m->cfg;
+    adamw_range r[3] = {
+        {(size_t)(m->w.attn_norm - m->w.mem), (size_t)c->n_layers * c->dim, 0},
+        {(size_t)(m->w.ffn_norm - m->w.mem), (size_t)c->n_layers * c->dim, 0},
+        {(size_t)(m->w.final_norm - m->w.mem), (size_t)c->dim, 0},
+    };
+    qp_status st = {0};
+    if (adamw_set_decay_ranges(&t->adam, r, 3, &st) != 0) qp_die("%s", st.msg);
+}
+
+static int64_t steps_per_epoch(const Trainer *t) {
+    int64_t nb = (int64_t)t->sampler.n_batches;
+    return (nb + t->tc->grad_accum - 1) / t->tc->grad_accum;
+}
+
+static int max_rows_T(const TaskData *td) {
+    if (td->head == HEAD_LM) return td->seq_len;
+    return td->train.longest > td->dev.longest ? td->train.longest : td->dev.longest;
+}
+
+static void setup(Trainer *t) {
+    const TrainConfig *tc = t->tc;
+    const TaskData *td = t->td;
+    qp_status st = {0};
+    if (batch_sampler_init(&t->sampler, &td->train, tc->batch, 1, tc->bucket, tc->seed, &st) != 0) qp_die("%s", st.msg);
+    t->total_steps = tc->max_steps > 0 ? tc->max_steps : steps_per_epoch(t) * tc->epochs;
+    if (sched_init(&t->sched, tc->schedule, t->total_steps, tc->warmup_steps, tc->warmup_ratio, &st) != 0)
+        qp_die("%s", st.msg);
+    adamw_hparams hp = tc->adam;
+    hp.lr = tc->lr;
+    adamw_init(&t->adam, t->m->n_params, hp);
+    set_decay(t);
+    int T = max_rows_T(td), B = tc->batch > tc->eval_batch ? tc->batch : tc->eval_batch;
+    model_alloc_acts(t->m, B, T);
+    size_t rows = (size_t)tc->batch * (T + 1);
+    t->ids = xmalloc(rows * sizeof(int));
+    t->inputs = xmalloc(rows * sizeof(int));
+    t->targets = xmalloc(rows * sizeof(int));
+    t->lens = xmalloc((size_t)tc->batch * sizeof(int));
+    t->labels = xmalloc((size_t)tc->batch * sizeof(int));
+    t->scores = xmalloc((size_t)tc->batch * sizeof(float));
+    eval_buffers_alloc(&t->eb, tc->eval_batch, T, td->dev.n);
+    t->best_main = -INFINITY;
+    t->best_step = -1;
+}
+
+// ---- checkpoints --------------------------------------------------------------------------
+
+static void fill_meta(Trainer *t, ckpt_meta *meta) {
+    const TrainConfig *tc = t->tc;
+    qp_status st = {0};
+    memset(meta, 0, sizeof *meta);
+    snprintf(meta->qpeft_version, sizeof meta->qpeft_version, "%s", QPEFT_VERSION);
+    snprintf(meta->model_hash, sizeof meta->model_hash, "%s", tc->model_hash);
+    snprintf(meta->mode, sizeof meta->mode, "%s", tc->mode);
+    snprintf(meta->init, sizeof meta->init, "%s", tc->init);
+    snprintf(meta->task, sizeof meta->task, "%s", t->td->name);
+    meta->step = t->step;
+    meta->epoch = t->epoch;
+    meta->seed = (int64_t)tc->seed;
+    int64_t data[2] = {t->sampler.epoch, (int64_t)t->sampler.next_batch};
+    int64_t best[2];
+    memcpy(&best[0], &t->best_main, sizeof(double));
+    best[1] = t->best_step;
+    if (ckpt_state_set(meta, "data", data, 2, &st) || ckpt_state_set(meta, "best", best, 2, &st)) qp_die("%s", st.msg);
+    if (t->td->label_names) {
+        char buf[CKPT_EXTRA_VALUE] = "";
+        size_t n = 0;
+        for (int i = 0; i < t->td->n_labels && n < sizeof buf; i++)
+            n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", i ? "\t" : "", t->td->label_names[i]);
+        if (ckpt_extra_set(meta, "labels", buf, &st) != 0) qp_die("%s", st.msg);
+    }
+    if (tc->command_line && strlen(tc->command_line) < CKPT_EXTRA_VALUE &&
+        ckpt_extra_set(meta, "command", tc->command_line, &st) != 0)
+        qp_die("%s", st.msg);
+}
+
+static void save(Trainer *t, const char *name) {
+    ckpt_meta meta;
+    fill_meta(t, &meta);
+    qp_status st = {0};
+    const char *path = out_path(t, name);
+    if (ckpt_save(path, t->m, &meta, t->adam.m, t->adam.v, t->adam.t, t->tc->save_base, &st) != 0)
+        qp_die("%s (the previous checkpoint is intact)", st.msg);
+}
+
+static void resume(Trainer *t) {
+    qp_status st = {0};
+    ckpt_meta meta;
+    if (ckpt_load(t->tc->resume, t->m, t->tc->model_hash, &meta, t->adam.m, t->adam.v, &t->adam.t, &st) != 0)
+        qp_die("%s", st.msg);
+    int64_t data[2], best[2];
+    if (ckpt_state_get(&meta, "data", data, 2) != 0 || ckpt_state_get(&meta, "best", best, 2) != 0)
+        qp_die("%s: not a training checkpoint (no data-order state); cannot resume from it", t->tc->resume);
+    if (strcmp(meta.task, t->td->name))
+        qp_die("%s: checkpoint trained task '%s', this run is '%s'", t->tc->resume, meta.task, t->td->name);
+    if (meta.seed != (int64_t)t->tc->seed)
+        qp_die("%s: checkpoint used --seed %lld, this run %llu; resume with the same flags", t->tc->resume,
+               (long long)meta.seed, (unsigned long long)t->tc->seed);
+    t->step = meta.step;
+    t->epoch = (int)meta.epoch;
+    batch_sampler_set_epoch(&t->sampler, (int)data[0]);
+    if (data[1] < 0 || (size_t)data[1] > t->sampler.n_batches) qp_die("%s: data position out of range", t->tc->resume);
+    t->sampler.next_batch = (size_t)data[1];
+    memcpy(&t->best_main, &best[0], sizeof(double));
+    t->best_step = best[1];
+    qp_info("resumed from %s at step %lld (epoch %d)", t->tc->resume, (long long)t->step, t->epoch);
+}
+
+// ---- one step -----------------------------------------------------------------------------
+
+// Next batch's example indices, moving to the next epoch when this one is used up.
+static int next_batch(Trainer *t, const int **idx) {
+    int nb = batch_sampler_next(&t->sampler, idx);
+    if (nb == 0) {
+        batch_sampler_set_epoch(&t->sampler, t->sampler.epoch + 1);
+        nb = batch_sampler_next(&t->sampler, idx);
+    }
+    if (t->sampler.next_batch == t->sampler.n_batches) t->epoch_done = 1;
+    return nb;
+}
+
+// Forward + backward of one micro-batch; returns its loss and adds its real tokens to *tokens.
+static double micro_step(Trainer *t, int64_t *tokens) {
+    const TaskData *td = t->td;
+    Model *m = t->m;
+    const int *idx;
+    int nb = next_batch(t, &idx);
+    if (td->head == HEAD_LM) {
+        int T = td->seq_len;
+        batch_fill(&td->train, idx, nb, T + 1, 0, t->ids, t->lens, NULL, NULL);
+        for (int b = 0; b < nb; b++) {
+            memcpy(t->inputs + (size_t)b * T, t->ids + (size_t)b * (T + 1), (size_t)T * sizeof(int));
+            memcpy(t->targets + (size_t)b * T, t->ids + (size_t)b * (T + 1) + 1, (size_t)T * sizeof(int));
+        }
+        *tokens += (int64_t)nb * T;
+        double loss = model_forward(m, t->inputs, NULL, nb, T, t->targets, NULL, NULL, 1);
+        if (isfinite(loss)) model_backward(m, t->inputs, NULL, nb, T, t->targets, NULL, NULL, 1);
+        return loss;
+    }
+    int T = batch_fill(&td->train, idx, nb, 0, 0, t->ids, t->lens, t->labels, t->scores);
+    for (int b = 0; b < nb; b++) *tokens += t->lens[b];
+    const int *lab = td->head == HEAD_CLASSIFY ? t->labels : NULL;
+    const float *sc = td->head == HEAD_REGRESS ? t->scores : NULL;
+    double loss = model_forward(m, t->ids, t->lens, nb, T, NULL, lab, sc, 1);
+    if (isfinite(loss)) model_backward(m, t->ids, t->lens, nb, T, NULL, lab, sc, 1);
+    return loss;
+}
+
+typedef struct { double loss, lr, grad_norm; int64_t tokens; } StepStats;
+
+static void stop_nonfinite(Trainer *t, const char *what) {
+    qp_die("non-finite %s at step %lld: training stopped; nothing was saved for this step (last checkpoint "
+           "kept; lower --lr or check the data)",
+           what, (long long)t->step + 1);
+}
+
+// Test-only fault injection: QPEFT_FAULT_NAN_STEP=k poisons one trainable weight just before
+// step k, so tests can check that the failure is caught at that very step and nothing is saved.
+static void inject_fault(Trainer *t) {
+    const char *env = getenv("QPEFT_FAULT_NAN_STEP");
+    if (env && atoll(env) == t->step + 1 && t->m->n_params) t->m->params[0] = NAN;
+}
+
+static StepStats train_step(Trainer *t) {
+    Model *m = t->m;
+    StepStats s = {0};
+    int K = t->tc->grad_accum;
+    model_zero_grad(m);
+    inject_fault(t);
+    for (int k = 0; k < K; k++) {
+        m->step = (uint64_t)t->step * (uint64_t)K + (uint64_t)k;  // keys the adapter-dropout masks
+        double l = micro_step(t, &s.tokens);
+        if (!isfinite(l)) stop_nonfinite(t, "loss");
+        s.loss += l / K;
+    }
+    if (K > 1)
+        for (size_t i = 0; i < m->n_params; i++) m->grads[i] /= (float)K;
+    if (clip_grad_nonfinite(m->grads, m->n_params)) stop_nonfinite(t, "gradient");
+    s.grad_norm = clip_grad_norm(m->grads, m->n_params, t->tc->clip);
+    s.lr = t->tc->lr * sched_lambda(&t->sched, t->adam.t);
+    adamw_step(&t->adam, m->params, m->grads, s.lr);
+    if (clip_grad_nonfinite(m->params, m->n_params)) stop_nonfinite(t, "parameter after the update");
+    return s;
+}
+
+// ---- logging and evaluation ---------------------------------------------------------------
+
+static void log_step(Trainer *t, const StepStats *s, double dt) {
+    double tps = dt > 0 ? (double)s->tokens / dt : 0;
+    fprintf(t->log, "{\"step\": %lld, \"epoch\": %d, \"loss\": %.6g, \"lr\": %.6g, \"grad_norm\": %.6g, "
+            "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
+            (long long)t->step, t->epoch, s->loss, s->lr, s->grad_norm, tps, qp_now() - t->t_start);
+    fflush(t->log);
+    double el = qp_now() - t->t_start;
+    int64_t left = t->total_steps - t->step;
+    qp_info("step %lld/%lld  loss %.4f  lr %.3g  grad %.3g  %.0f tok/s  ETA %.0fs", (long long)t->step,
+            (long long)t->total_steps, s->loss, s->lr, s->grad_norm, tps, t->step > 0 ? el / t->step * left : 0);
+}
+
+static void run_eval(Trainer *t) {
+    EvalResult r;
+    evaluate(t->m, t->td, &t->td->dev, &t->eb, 1, &r);
+    char js[1024];
+    eval_result_json(&r, t->td, js, sizeof js);
+    fprintf(t->log, "{\"step\": %lld, \"epoch\": %d, \"eval\": %s}\n", (long long)t->step, t->epoch, js);
+    fflush(t->log);
+    qp_info("eval step %lld: %s", (long long)t->step, js);
+    if (r.main > t->best_main || t->best_step < 0) {
+        t->best_main = r.main;
+        t->best_step = t->step;
+        save(t, "best.h5");
+    }
+}
+
+static void teardown(Trainer *t) {
+    batch_sampler_free(&t->sampler);
+    adamw_free(&t->adam);
+    eval_buffers_free(&t->eb);
+    free(t->ids); free(t->inputs); free(t->targets); free(t->lens); free(t->labels); free(t->scores);
+    if (t->log) fclose(t->log);
+}
+
+int train_run(const TrainConfig *tc, Model *m, const TaskData *td) {
+    Trainer t;
+    memset(&t, 0, sizeof t);
+    t.tc = tc; t.m = m; t.td = td;
+    make_out_dir(tc->out_dir);
+    setup(&t);
+    if (tc->resume) resume(&t);
+    else batch_sampler_set_epoch(&t.sampler, 0);
+    write_text_atomic(out_path(&t, "config.json"), tc->config_json);
+    t.log = xfopen(out_path(&t, "log.jsonl"), tc->resume ? "a" : "w");
+    qp_info("training %lld steps (%lld per epoch), %zu trainable floats, %zu train / %zu dev examples",
+            (long long)t.total_steps, (long long)steps_per_epoch(&t), m->n_params, td->train.n, td->dev.n);
+    t.t_start = qp_now();
+    while (t.step < t.total_steps) {
+        double t0 = qp_now();
+        t.epoch_done = 0;
+        StepStats s = train_step(&t);
+        t.step++;
+        if (t.epoch_done) t.epoch++;
+        if (tc->log_every > 0 && (t.step % tc->log_every == 0 || t.step == t.total_steps)) log_step(&t, &s, qp_now() - t0);
+        int last = t.step == t.total_steps;
+        if (t.epoch_done || last || (tc->eval_every > 0 && t.step % tc->eval_every == 0)) run_eval(&t);
+        if (tc->save_every > 0 && t.step % tc->save_every == 0) {
+            char name[64];
+            snprintf(name, sizeof name, "step-%lld.h5", (long long)t.step);
+            save(&t, name);
+        }
+    }
+    save(&t, "last.h5");
+    qp_info("done: %lld steps in %.1fs; best %s %.4f at step %lld; wrote %s/{last,best}.h5", (long long)t.step,
+            qp_now() - t.t_start, task_main_metric_name(td), td->head == HEAD_LM ? -t.best_main : t.best_main,
+            (long long)t.best_step, tc->out_dir);
+    teardown(&t);
+    return 0;
+}

@@ -1,0 +1,111 @@
+// trainer/train_setup.c — see train_setup.h.
+#include "trainer/train_setup.h"
+#include "checkpoints/checkpoint.h"
+#include "core/check.h"
+#include "core/rng.h"
+#include "init/adapter_init.h"
+#include "quant/quant.h"
+#include "trainer/session.h"
+#include <math.h>
+#include <string.h>
+
+void setup_init_lora(Model *m, uint64_t seed) {
+    qp_rng rng;
+    rng_seed(&rng, seed ^ 0x4c6f5241ULL);
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int k = 0; k < LIN_COUNT; k++) {
+            int i = l * LIN_COUNT + k;
+            if (!m->A[i]) continue;
+            Linear lin = model_linear(m, l, k);
+            float bound = 1.0f / sqrtf((float)lin.in);
+            for (size_t j = 0; j < (size_t)m->rank * lin.in; j++) m->A[i][j] = bound * (2.0f * rng_uniform(&rng) - 1.0f);
+            memset(m->B[i], 0, (size_t)lin.out * m->rank * sizeof(float));
+        }
+}
+
+static train_kind resolve_mode(const SetupRequest *rq, Setup *su) {
+    const char *mode = rq->mode ? rq->mode : rq->format ? "qpeft" : "lora";
+    if (!strcmp(mode, "full")) {
+        if (rq->format) qp_die("--mode full trains fp32 weights; it takes no --format");
+        su->mode_name = "full";
+        su->init_name = "none";
+        return TRAIN_FULL;
+    }
+    if (!strcmp(mode, "lora")) {
+        if (rq->format) qp_die("--mode lora keeps an fp32 base; use --mode qpeft (or omit --mode) with --format");
+        su->mode_name = "lora";
+        su->init_name = "lora";
+        return TRAIN_ADAPTERS;
+    }
+    if (!strcmp(mode, "qpeft")) {
+        if (!rq->format) qp_die("--mode qpeft needs --format (e.g. --format mxint3)");
+        su->mode_name = "qpeft";
+        return TRAIN_ADAPTERS;
+    }
+    qp_die("--mode must be full, lora or qpeft, got '%s'", mode);
+}
+
+static void quantize_base(const SetupRequest *rq, Setup *su, quant_format *fmt) {
+    qp_status st = {0};
+    if (quant_parse_format(rq->format, rq->block, rq->double_quant, fmt, &st) != 0) qp_die("--format: %s", st.msg);
+    model_quantize_base(&su->model, fmt, (1u << LIN_COUNT) - 1);
+    quant_format_name(fmt, su->format_name, sizeof su->format_name);
+    double bits = 0, n = 0;
+    for (int i = 0; i < su->model.cfg.n_layers * LIN_COUNT; i++) {
+        const QuantTensor *q = su->model.qbase[i];
+        double w = (double)quant_tensor_rows(q) * quant_tensor_cols(q);
+        bits += quant_tensor_bits_per_weight(q) * w;
+        n += w;
+    }
+    su->bits_per_weight = bits / n;
+}
+
+static void init_adapters(const SetupRequest *rq, Setup *su, const quant_format *fmt) {
+    qp_status st = {0};
+    init_method meth;
+    if (init_method_parse(rq->init ? rq->init : "qlora", &meth, &st) != 0) qp_die("--init: %s", st.msg);
+    su->init_name = init_method_name(meth);
+    if (meth == INIT_QLORA) { setup_init_lora(&su->model, rq->seed); return; }
+    (void)fmt;
+    qp_die("--init %s: not available in this build yet", su->init_name);
+}
+
+void setup_build(const SetupRequest *rq, Setup *su) {
+    memset(su, 0, sizeof *su);
+    qp_status st = {0};
+    ModelConfig cfg;
+    ModelWeights w;
+    session_load_weights(rq->model, &cfg, &w);
+    session_hash(&w, &cfg, su->model_hash);
+    su->tok = session_load_tokenizer(rq->model, rq->tokenizer);
+    if (tok_vocab_size(su->tok) != cfg.vocab_size)
+        qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(su->tok), cfg.vocab_size);
+    TaskSpec ts = *rq->task;
+    if (ts.seq_len == 0) ts.seq_len = cfg.max_seq_len;
+    if (ts.seq_len > cfg.max_seq_len) qp_die("--seq-len %d exceeds the model's context %d", ts.seq_len, cfg.max_seq_len);
+    if (!ts.text && ts.max_len > cfg.max_seq_len) qp_die("--max-len %d exceeds the model's context %d", ts.max_len, cfg.max_seq_len);
+    if (task_load(&su->task, &ts, su->tok, &st) != 0) qp_die("%s", st.msg);
+    qp_rng rng;
+    rng_seed(&rng, rq->seed ^ 0x48656164ULL);
+    if (su->task.head != HEAD_LM) session_add_head(&cfg, &w, su->task.n_labels, &rng);
+    train_kind tk = resolve_mode(rq, su);
+    unsigned mask = 0;
+    if (tk != TRAIN_FULL && ckpt_mask_from_names(rq->targets, &mask) != 0)
+        qp_die("--targets '%s': expected a comma list of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", rq->targets);
+    int rank = tk == TRAIN_FULL ? 0 : rq->rank;
+    double alpha = rq->alpha > 0 ? rq->alpha : 2.0 * rank;
+    if (model_init(&su->model, &cfg, &w, rank, (float)alpha, mask, su->task.head, rq->for_training ? tk : TRAIN_NONE, &st) != 0)
+        qp_die("%s", st.msg);
+    if (tk == TRAIN_FULL) return;
+    if (!strcmp(su->mode_name, "lora")) { setup_init_lora(&su->model, rq->seed); return; }
+    quant_format fmt;
+    quantize_base(rq, su, &fmt);
+    init_adapters(rq, su, &fmt);
+}
+
+void setup_free(Setup *su) {
+    model_free(&su->model);
+    task_free(&su->task);
+    tok_free(su->tok);
+    memset(su, 0, sizeof *su);
+}
