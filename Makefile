@@ -21,7 +21,7 @@ endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN      := -Wall -Wextra -Werror
-CFLAGS    += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(OMPFLAG) -I. $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+CFLAGS    += -std=c11 -D_GNU_SOURCE -fno-math-errno $(OPT) $(WARN) $(OMPFLAG) -I. $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 CXXFLAGS  += -std=c++17 $(OPT) $(WARN) -I. $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDLIBS    += $(PKG_LIBS) -lstdc++ -lm $(OMPFLAG) $(EXTRA_LDFLAGS)
 

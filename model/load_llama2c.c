@@ -126,9 +126,9 @@ int weights_load_llama2c(const char *path, ModelConfig *c, ModelWeights *w, qp_s
         return fclose(f), qp_fail(st, "%s: file size must fit in size_t, found an overflow", path);
     if (fsize != expect) {
         fclose(f);
-        return qp_fail(st, "%s: %zu bytes for a %s file with dim %d, hidden %d, layers %d, heads %d, kv_heads %d, "
+        return qp_fail(st, "%s: %zu bytes for %s file with dim %d, hidden %d, layers %d, heads %d, kv_heads %d, "
                        "vocab %d (%s), seq_len %d, found %zu bytes (%s)",
-                       path, expect, v1 ? "ak42 v1" : "llama2.c legacy", c->dim, c->hidden_dim, c->n_layers, c->n_heads,
+                       path, expect, v1 ? "an ak42 v1" : "a llama2.c legacy", c->dim, c->hidden_dim, c->n_layers, c->n_heads,
                        c->n_kv_heads, c->vocab_size, c->tied_embeddings ? "tied" : "untied", c->max_seq_len, fsize,
                        fsize < expect ? "truncated" : "trailing bytes");
     }

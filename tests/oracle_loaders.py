@@ -55,6 +55,16 @@ def write_ref(path, m):
                 f.write(np.ascontiguousarray(m[k], dtype="<f4").tobytes())
 
 
+def fnv1a_hex(m):
+    """weights_hash: 64-bit FNV-1a over the LE fp32 bytes of every tensor but score, in order."""
+    h, mask = 0xCBF29CE484222325, (1 << 64) - 1
+    for k in ORDER[:-1]:
+        if k in m:
+            for b in np.ascontiguousarray(m[k], dtype="<f4").tobytes():
+                h = ((h ^ b) * 0x100000001B3) & mask
+    return f"{h:016x}"
+
+
 def f32(f, a):
     f.write(np.ascontiguousarray(a, dtype="<f4").tobytes())
 
@@ -209,13 +219,18 @@ def main():
     write_ref(j("ref_tied.f32"), tied)
     write_legacy(j("untied.bin"), untied)
     write_ref(j("ref_untied.f32"), untied)
+    for name, m in (("tied", tied), ("untied", untied)):
+        with open(j(f"hash_{name}.txt"), "w") as f:
+            f.write(fnv1a_hex(m) + "\n")
 
     write_ref(j("ref_f16.f32"), hf_dir(j("hf_f16"), tied, "F16", True))
     write_ref(j("ref_bf16.f32"), hf_dir(j("hf_bf16"), untied, "BF16", False))
     write_ref(j("ref_sharded.f32"), hf_dir(j("hf_sharded"), tied, "F32", True, shards=2))
     seq = model(3, untied=True, n_labels=NLAB)
-    write_ref(j("ref_seqcls.f32"), hf_dir(j("hf_seqcls"), seq, "F32", False, "LlamaForSequenceClassification",
-                                          {"num_labels": NLAB}))
+    seq_loaded = hf_dir(j("hf_seqcls"), seq, "F32", False, "LlamaForSequenceClassification", {"num_labels": NLAB})
+    write_ref(j("ref_seqcls.f32"), seq_loaded)
+    with open(j("hash_seqcls.txt"), "w") as f:
+        f.write(fnv1a_hex(seq_loaded) + "\n")
     # SeqCls without an LM head and with id2label only: the loader ties lm_head to the embedding
     seq2 = {k: v for k, v in seq.items() if k != "lm_head"}
     write_ref(j("ref_seqcls_nolm.f32"), hf_dir(j("hf_seqcls_nolm"), seq2, "F32", False, "LlamaForSequenceClassification",

@@ -86,7 +86,8 @@ int cmd_generate(int argc, char **argv) {
     opts_parse("generate", "--model M [--tokenizer T] [--prompt S] [--steps N] [--temperature X] [--top-p P] [--seed S]",
                opts, sizeof opts / sizeof opts[0], argc, argv, 2);
     ModelConfig cfg; ModelWeights w; qp_status st = {0};
-    session_load_weights(model, &cfg, &w);
+    QuantTensor **qbase = NULL;
+    session_load_model(model, &cfg, &w, &qbase, NULL);
     Tokenizer *tk = session_load_tokenizer(model, tok);
     if (tok_vocab_size(tk) != cfg.vocab_size)
         qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(tk), cfg.vocab_size);
@@ -96,6 +97,7 @@ int cmd_generate(int argc, char **argv) {
     if (np > steps) qp_die("--prompt is %d tokens (BOS included) but --steps is %d", np, steps);
     Model m;
     if (model_init(&m, &cfg, &w, 0, 0, 0, HEAD_LM, TRAIN_NONE, &st) != 0) qp_die("%s", st.msg);
+    session_install_qbase(&m, &qbase);
     m.rope_llama2c = 1;  // run.c's fp32 RoPE angles, so greedy ties break as run.c's do
     qp_quiet++;
     model_alloc_acts(&m, 1, steps);

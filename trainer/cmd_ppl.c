@@ -13,8 +13,8 @@
 #include <stdlib.h>
 
 int cmd_ppl(int argc, char **argv) {
-    const char *model = NULL, *tok = NULL, *text = NULL;
-    int T = 0, batch = 8, max_windows = 0;
+    const char *model = NULL, *tok = NULL, *text = NULL, *qformat = NULL, *qmodules = NULL;
+    int T = 0, batch = 8, max_windows = 0, qblock = 0, qdq = 0;
     qp_opt opts[] = {
         {"--model", OPT_STR, &model, NULL, "model: llama2.c .bin, HF directory or qpeft model file", 1, 0, 0},
         {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
@@ -22,6 +22,10 @@ int cmd_ppl(int argc, char **argv) {
         {"--seq-len", OPT_INT, &T, "0", "window length T; 0 = the model's context", 0, 1 << 20, 0},
         {"--batch", OPT_INT, &batch, "8", "windows per forward pass", 1, 4096, 0},
         {"--max-windows", OPT_INT, &max_windows, "0", "score only the first N windows; 0 = all", 0, 1e9, 0},
+        {"--format", OPT_STR, &qformat, NULL, "quantize the linears in process first (as `qpeft quantize`)", 1, 0, 0},
+        {"--block", OPT_INT, &qblock, "0", "with --format: block size; 0 = the format's default", 0, 4096, 0},
+        {"--double-quant", OPT_FLAG, &qdq, NULL, "with --format nf4/fp4: quantize the absmax scales", 1, 0, 0},
+        {"--modules", OPT_STR, &qmodules, NULL, "with --format: linear kinds to quantize (default all seven)", 1, 0, 0},
     };
     opts_parse("ppl", "--model M [--tokenizer T] [--text FILE] [--seq-len T]", opts, sizeof opts / sizeof opts[0],
                argc, argv, 2);
@@ -31,7 +35,8 @@ int cmd_ppl(int argc, char **argv) {
         text = def_text;
     }
     ModelConfig cfg; ModelWeights w; qp_status st = {0};
-    session_load_weights(model, &cfg, &w);
+    QuantTensor **qbase = NULL;
+    session_load_model(model, &cfg, &w, &qbase, NULL);
     Tokenizer *tk = session_load_tokenizer(model, tok);
     if (tok_vocab_size(tk) != cfg.vocab_size)
         qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(tk), cfg.vocab_size);
@@ -45,6 +50,8 @@ int cmd_ppl(int argc, char **argv) {
     if (batch > n) batch = (int)n;
     Model m;
     if (model_init(&m, &cfg, &w, 0, 0, 0, HEAD_LM, TRAIN_NONE, &st) != 0) qp_die("%s", st.msg);
+    session_install_qbase(&m, &qbase);
+    session_quantize_base(&m, model, qformat, qblock, qdq, qmodules);
     model_alloc_acts(&m, batch, T);
     int *inputs = xmalloc((size_t)batch * T * sizeof(int)), *targets = xmalloc((size_t)batch * T * sizeof(int));
     int64_t *win = xmalloc((size_t)batch * sizeof(int64_t));

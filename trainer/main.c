@@ -14,6 +14,7 @@ static const verb verbs[] = {
     {"ppl", cmd_ppl, "mean next-token loss and perplexity on a text file"},
     {"train", cmd_train, "fine-tune adapters (or all weights) on a GLUE task, a TSV or text"},
     {"eval", cmd_eval, "score a checkpoint on a dev split; optional predictions TSV"},
+    {"quantize", cmd_quantize, "quantize a model's linears; error table; write a .qm model file"},
 };
 
 static void usage(FILE *fp) {

@@ -14,10 +14,51 @@ static int is_dir(const char *p) { struct stat st; return stat(p, &st) == 0 && S
 static int is_file(const char *p) { struct stat st; return stat(p, &st) == 0 && S_ISREG(st.st_mode); }
 
 void session_load_weights(const char *path, ModelConfig *cfg, ModelWeights *w) {
+    session_load_model(path, cfg, w, NULL, NULL);
+}
+
+void session_load_model(const char *path, ModelConfig *cfg, ModelWeights *w, QuantTensor ***qbase, unsigned *qmask) {
     qp_status st = {0};
     if (!path) qp_die("--model is required");
     if (!is_dir(path) && !is_file(path)) qp_die("%s: no such model file or directory", path);
+    if (qbase) *qbase = NULL;
+    if (qmask) *qmask = 0;
+    if (qmodel_is_file(path)) {
+        if (qmodel_load(path, cfg, w, qbase, qmask, &st) != 0) qp_die("%s", st.msg);
+        return;
+    }
     if (model_load_weights(path, cfg, w, &st) != 0) qp_die("%s", st.msg);
+}
+
+void session_install_qbase(Model *m, QuantTensor ***qbase) {
+    if (qbase) qmodel_install(m, qbase);
+}
+
+double session_quantize_base(Model *m, const char *model_path, const char *format, int block, int double_quant,
+                             const char *modules) {
+    if (!format) {
+        if (block || double_quant || modules) qp_die("--block, --double-quant and --modules need --format");
+        return 0;
+    }
+    qp_status st = {0};
+    quant_format fmt;
+    if (quant_parse_format(format, block, double_quant, &fmt, &st) != 0) qp_die("--format: %s", st.msg);
+    if (fmt.kind == QUANT_F32) qp_die("--format f32 quantizes nothing; omit --format for the fp32 model");
+    unsigned mask = (1u << LIN_COUNT) - 1;
+    if (modules && (ckpt_mask_from_names(modules, &mask) != 0 || mask == 0))
+        qp_die("--modules '%s': expected a non-empty comma list of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", modules);
+    if (model_path && qmodel_is_file(model_path))
+        qp_die("--format: %s is already a quantized model; give the fp32 model to quantize in process", model_path);
+    model_quantize_base(m, &fmt, mask);
+    double bits = 0, n = 0;
+    for (int i = 0; i < m->cfg.n_layers * LIN_COUNT; i++) {
+        const QuantTensor *q = m->qbase[i];
+        if (!q) continue;
+        double nw = (double)quant_tensor_rows(q) * quant_tensor_cols(q);
+        bits += quant_tensor_bits_per_weight(q) * nw;
+        n += nw;
+    }
+    return n > 0 ? bits / n : 0;
 }
 
 // The only *.model file in dir, or NULL.

@@ -5,7 +5,9 @@
 #include "data/tokenizer.h"
 #include "model/weights.h"
 
-// Load weights or die. Prints a one-line summary to stderr unless quiet.
+// Load weights or die. Prints a one-line summary to stderr unless quiet. A qpeft quantized
+// model file (model/qmodel.h) loads too: w then holds W~ = dq(q(W)) for its packed linears
+// (use session_load_model to keep the packed tensors themselves).
 void session_load_weights(const char *path, ModelConfig *cfg, ModelWeights *w);
 // --tokenizer if given; else tokenizer.model beside/inside the model; else the only *.model
 // file in the model's directory. Dies naming where it looked.
@@ -29,3 +31,17 @@ void session_hash(const ModelWeights *w, const ModelConfig *cfg, char hex[17]);
 // Dies with one line on any mismatch.
 void session_model_from_checkpoint(const char *model_path, const char *ckpt, int for_training, Model *m,
                                    ckpt_meta *meta);
+
+// ---- qpeft quantized model files (model/qmodel.h) as --model ----------------------------
+#include "model/qmodel.h"
+// Load any model layout or die. For a quantized model file *qbase gets its packed bases
+// (L*LIN_COUNT entries, NULL = fp32) and *qmask the packed kinds; for any other layout both
+// are NULL/0. w holds W~ for the packed linears either way.
+void session_load_model(const char *path, ModelConfig *cfg, ModelWeights *w, QuantTensor ***qbase, unsigned *qmask);
+// After model_init: move the packed bases from session_load_model into m (NULL: no-op).
+void session_install_qbase(Model *m, QuantTensor ***qbase);
+// The verbs' --format/--block/--double-quant/--modules: quantize m's bases in process, as
+// `qpeft quantize` would (format NULL: no-op). Dies on a bad value, or when model_path was
+// already a quantized file (*its* bases are installed already). Returns bits/weight (0 if none).
+double session_quantize_base(Model *m, const char *model_path, const char *format, int block, int double_quant,
+                             const char *modules);

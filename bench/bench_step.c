@@ -1,0 +1,74 @@
+// bench/bench_step.c — train-step throughput and peak memory at a given Llama shape with rank-R
+// adapters on all seven linears (the shape of ../shared/bench/torch_lora_step.py), optionally
+// over a quantized base. Random weights; forward+backward+AdamW; median of steps 4..13.
+// usage: bench_step dim L heads kv_heads hidden vocab T B [threads] [format]
+#include "core/check.h"
+#include "core/la.h"
+#include "core/rng.h"
+#include "model/model.h"
+#include "optim/adamw.h"
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 9) qp_die("usage: bench_step dim L heads kv_heads hidden vocab T B [threads] [format]");
+    la_select_kernels(argv);
+    ModelConfig c = {0};
+    c.dim = atoi(argv[1]); c.n_layers = atoi(argv[2]); c.n_heads = atoi(argv[3]); c.n_kv_heads = atoi(argv[4]);
+    c.hidden_dim = atoi(argv[5]); c.vocab_size = atoi(argv[6]);
+    int T = atoi(argv[7]), B = atoi(argv[8]), threads = argc > 9 ? atoi(argv[9]) : 2;
+    const char *fmt_name = argc > 10 ? argv[10] : NULL;
+    c.max_seq_len = T; c.norm_eps = 1e-5f; c.rope_theta = 10000.0f; c.tied_embeddings = 1;
+    omp_set_num_threads(threads);
+    la_set_threads(threads);
+    qp_status st = {0};
+    ModelWeights w;
+    if (weights_alloc(&w, &c, &st) != 0) qp_die("%s", st.msg);
+    qp_rng rng; rng_seed(&rng, 0);
+    for (size_t i = 0; i < w.n_floats; i++) w.mem[i] = 0.02f * rng_normal(&rng);
+    for (int i = 0; i < c.n_layers * c.dim; i++) w.attn_norm[i] = w.ffn_norm[i] = 1.0f;
+    for (int i = 0; i < c.dim; i++) w.final_norm[i] = 1.0f;
+    Model m;
+    if (model_init(&m, &c, &w, 8, 16.0f, 0x7f, HEAD_LM, TRAIN_ADAPTERS, &st) != 0) qp_die("%s", st.msg);
+    for (size_t i = 0; i < m.n_params; i++) m.params[i] = 0.01f * rng_normal(&rng);
+    if (fmt_name) {
+        quant_format f;
+        if (quant_parse_format(fmt_name, 0, 0, &f, &st) != 0) qp_die("%s", st.msg);
+        model_quantize_base(&m, &f, 0x7f);
+        // the fp32 copies of quantized linears are no longer needed by the step
+    }
+    model_alloc_acts(&m, B, T);
+    adamw_state opt;
+    adamw_hparams hp = adamw_defaults();
+    hp.lr = 1e-4;
+    adamw_init(&opt, m.n_params, hp);
+    int *ids = xmalloc((size_t)B * T * sizeof(int)), *tg = xmalloc((size_t)B * T * sizeof(int));
+    for (int i = 0; i < B * T; i++) { ids[i] = (int)rng_below(&rng, (uint32_t)c.vocab_size); tg[i] = (int)rng_below(&rng, (uint32_t)c.vocab_size); }
+    double times[13];
+    for (int s = 0; s < 13; s++) {
+        double t0 = qp_now();
+        model_forward(&m, ids, NULL, B, T, tg, NULL, NULL, 1);
+        model_zero_grad(&m);
+        model_backward(&m, ids, NULL, B, T, tg, NULL, NULL, 1);
+        adamw_step(&opt, m.params, m.grads, hp.lr);
+        times[s] = qp_now() - t0;
+    }
+    qsort(times + 3, 10, sizeof(double), cmp_double);
+    double med = times[3 + 5];
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("qpeft threads=%d core=%s format=%s params=%zu trainable=%zu B=%d T=%d step_median=%.1fms tokens/s=%.0f maxrss_MB=%.0f\n",
+           threads, la_corename(), fmt_name ? fmt_name : "f32", weights_count(&c), m.n_params, B, T, med * 1000,
+           B * T / med, ru.ru_maxrss / 1024.0);
+    adamw_free(&opt);
+    model_free(&m);
+    free(ids); free(tg);
+    return 0;
+}

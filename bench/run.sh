@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# bench/run.sh — qpeft's train step against the PyTorch reference (../shared/bench/torch_lora_step.py)
+# at the stories15M shape, same machine, same run; prints each line and the ratios.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+SHAPE="288 6 6 6 768 32000 256 8"
+REF=${QPEFT_TORCH_REF:-../shared/bench/torch_lora_step.py}
+echo "shape: dim 288, 6 layers, 6 heads, hidden 768, vocab 32000, T 256, B 8, rank 8 on 7 linears, 2 threads"
+torch_line=$(/usr/bin/python3 "$REF" $SHAPE 2 2>/dev/null | tail -1)
+echo "$torch_line"
+q_line=$("$BUILD"/bench/bench_step $SHAPE 2 2>/dev/null | tail -1)
+echo "$q_line"
+qn_line=$("$BUILD"/bench/bench_step $SHAPE 2 nf4 2>/dev/null | tail -1)
+echo "$qn_line"
+qm_line=$("$BUILD"/bench/bench_step $SHAPE 2 mxint3 2>/dev/null | tail -1)
+echo "$qm_line"
+val() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+tt=$(val "$torch_line" tokens/s); tm=$(val "$torch_line" maxrss_MB)
+for l in "$q_line" "$qn_line" "$qm_line"; do
+  qt=$(val "$l" tokens/s); qm=$(val "$l" maxrss_MB); f=$(val "$l" format)
+  awk -v f="$f" -v qt="$qt" -v tt="$tt" -v qm="$qm" -v tm="$tm" 'BEGIN {
+    printf "ratio (%s base): tokens/s qpeft/torch = %.2fx (target >= 2), peak RSS qpeft/torch = %.2fx (target <= 0.5)\n", f, qt/tt, qm/tm }'
+done
