@@ -22,3 +22,5 @@ for l in "$q_line" "$qn_line" "$qm_line"; do
   awk -v f="$f" -v qt="$qt" -v tt="$tt" -v qm="$qm" -v tm="$tm" 'BEGIN {
     printf "ratio (%s base): tokens/s qpeft/torch = %.2fx (target >= 2), peak RSS qpeft/torch = %.2fx (target <= 0.5)\n", f, qt/tt, qm/tm }'
 done
+# Resident memory of stories15M-shaped weights, fp32 vs each packed format (bench/bench_mem.c).
+"$BUILD"/bench/bench_mem

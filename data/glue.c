@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 static const char *const BINARY[] = {"0", "1"};
@@ -57,6 +58,8 @@ int glue_load(ds_dataset *ds, const char *glue_dir, const char *name, const char
     if (glue_dir) snprintf(root, sizeof root, "%s", glue_dir);
     else if (getenv("QPEFT_ASSETS")) snprintf(root, sizeof root, "%s/glue", getenv("QPEFT_ASSETS"));
     else snprintf(root, sizeof root, "../shared/assets/glue");
-    snprintf(path, sizeof path, "%s/%s/%s.tsv", root, t->dir, split);
+    // root may be the GLUE release (root/<TASK>/split.tsv) or the task's own directory.
+    snprintf(path, sizeof path, "%s/%s.tsv", root, split);
+    if (access(path, F_OK) != 0) snprintf(path, sizeof path, "%s/%s/%s.tsv", root, t->dir, split);
     return ds_load_table(ds, path, &t->spec, policy, st);
 }

@@ -1,5 +1,5 @@
 // data/glue.h — the GLUE tasks as table specs over their standard TSV release
-// (<glue_dir>/<DIR>/<split>.tsv). Tested by tests/test_data.c (row counts and label distributions
+// (<glue_dir>/<DIR>/<split>.tsv, or <dir>/<split>.tsv when given the task directory itself). Tested by tests/test_data.c (row counts and label distributions
 // of the shipped files, fixture files in the QNLI/MNLI/QQP layouts, malformed rows).
 #ifndef QP_DATA_GLUE_H
 #define QP_DATA_GLUE_H

@@ -174,6 +174,8 @@ void model_alloc_acts(Model *m, int B, int T) {
     a->n_floats = total;
     float *p = a->mem;
     for (size_t i = 0; i < n; i++) { *ptrs[i] = p; p += sizes[i]; }
+    free(m->full_lens);
+    m->full_lens = xmalloc((size_t)B * sizeof(int));
     a->att_scratch_floats = att_scratch;
     rope_table(a->rope_cos, a->rope_sin, T, (int)HS, c->rope_theta, m->rope_llama2c);
     qp_info("activations: %.1f MiB for B=%d T=%d (attention probabilities %.1f MiB)", total * 4.0 / 1048576, B, T,
@@ -188,6 +190,7 @@ void model_free(Model *m) {
     free(m->grads);
     weights_free(&m->w);
     free(m->acts.mem);
+    free(m->full_lens);
     memset(m, 0, sizeof *m);
 }
 
@@ -248,6 +251,10 @@ static double head_forward(Model *m, int B, int T, const int *lens, const int *t
         return crossentropy_softmax_forward(a->logits, a->losses, a->logits, targets, B, T, c->vocab_size);
     }
     int NL = m->head == HEAD_REGRESS ? 1 : c->n_labels;
+    if (!lens) {  // no padding: every row pools its last position
+        for (int b = 0; b < B; b++) m->full_lens[b] = T;
+        lens = m->full_lens;
+    }
     seqhead_forward(a->logits, a->lnf, lens, m->w.score, B, T, c->dim, NL);
     if (m->head == HEAD_CLASSIFY)
         return labels ? crossentropy_softmax_forward(a->logits, a->losses, a->logits, labels, B, 1, NL) : 0.0;
@@ -306,6 +313,7 @@ static void head_backward(Model *m, int B, int T, const int *lens, const int *ta
         return;
     }
     int NL = m->head == HEAD_REGRESS ? 1 : c->n_labels;
+    if (!lens) lens = m->full_lens;  // filled by the forward
     float *dlog = a->dlogits_head;
     memset(dlog, 0, (size_t)B * NL * sizeof(float));
     if (m->head == HEAD_CLASSIFY) crossentropy_softmax_backward(dlog, a->logits, labels, B, 1, NL, 1.0f);

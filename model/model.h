@@ -69,6 +69,7 @@ typedef struct {
     uint64_t dropout_seed;       // key of the counter-based dropout masks
     uint64_t step;               // training step (part of the dropout key)
     int max_B, max_T;            // arena shape
+    int *full_lens;              // (max_B) all T: the pooled position when a forward gets lens == NULL
     int rope_llama2c;            // 1: RoPE table computed as llama2.c run.c does (fp32 powf/cosf), for golden runs
     ModelActs acts;
 } Model;

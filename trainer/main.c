@@ -4,7 +4,11 @@
 #include "core/la.h"
 #include "trainer/verbs.h"
 #include <stdio.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 typedef struct { const char *name; int (*run)(int, char **); const char *what; } verb;
 
@@ -14,7 +18,12 @@ static const verb verbs[] = {
     {"ppl", cmd_ppl, "mean next-token loss and perplexity on a text file"},
     {"train", cmd_train, "fine-tune adapters (or all weights) on a GLUE task, a TSV or text"},
     {"eval", cmd_eval, "score a checkpoint on a dev split; optional predictions TSV"},
+    {"compare", cmd_compare, "sweep inits x formats x ranks x seeds x lrs; results.csv, summary.md, plots"},
+    {"merge", cmd_merge, "merge adapters into the base; export HF, llama2.c or PEFT (--requant: .qm)"},
     {"quantize", cmd_quantize, "quantize a model's linears; error table; write a .qm model file"},
+    {"calibrate", cmd_calibrate, "collect input statistics of every linear (HDF5) for adapter initialisation"},
+    {"init", cmd_init, "quantize and initialise adapters (qlora loftq zeroquant-v2 lqer qera-* srr); adapter checkpoint"},
+    {"error", cmd_error, "output error of each initialiser before training (QERA Figure 1), table and CSV"},
 };
 
 static void usage(FILE *fp) {
@@ -35,7 +44,17 @@ static int take_globals(int argc, char **argv) {
     return n;
 }
 
+// A child of `qpeft compare` dies with its parent, so a killed sweep leaves no orphan still
+// writing into a run directory that the restarted sweep is about to reuse.
+static void die_with_parent(void) {
+    const char *ppid = getenv("QPEFT_PARENT_PID");
+    if (!ppid) return;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != (pid_t)atol(ppid)) _exit(1);  // the parent is already gone
+}
+
 int main(int argc, char **argv) {
+    die_with_parent();
     for (int i = 1; i < argc; i++) if (!strcmp(argv[i], "--verbose")) qp_verbose = 1;
     la_select_kernels(argv);
     argc = take_globals(argc, argv);

@@ -3,7 +3,12 @@
 #include "checkpoints/checkpoint.h"
 #include "core/check.h"
 #include "core/rng.h"
+#include "checkpoints/stats.h"
+#include "data/batch.h"
+#include "data/text.h"
 #include "init/adapter_init.h"
+#include "init/calibrate.h"
+#include "init/init_model.h"
 #include "quant/quant.h"
 #include "trainer/session.h"
 #include <math.h>
@@ -45,29 +50,54 @@ static train_kind resolve_mode(const SetupRequest *rq, Setup *su) {
     qp_die("--mode must be full, lora or qpeft, got '%s'", mode);
 }
 
-static void quantize_base(const SetupRequest *rq, Setup *su, quant_format *fmt) {
+// Statistics for the error-fitting initialisers: a saved file, a text file (128 windows of the
+// model's context), or by default the task's own training split (128 examples, padding excluded).
+static void calibrate(const SetupRequest *rq, Setup *su, int need_xtx, CalibSet *set) {
     qp_status st = {0};
-    if (quant_parse_format(rq->format, rq->block, rq->double_quant, fmt, &st) != 0) qp_die("--format: %s", st.msg);
-    model_quantize_base(&su->model, fmt, (1u << LIN_COUNT) - 1);
-    quant_format_name(fmt, su->format_name, sizeof su->format_name);
-    double bits = 0, n = 0;
-    for (int i = 0; i < su->model.cfg.n_layers * LIN_COUNT; i++) {
-        const QuantTensor *q = su->model.qbase[i];
-        double w = (double)quant_tensor_rows(q) * quant_tensor_cols(q);
-        bits += quant_tensor_bits_per_weight(q) * w;
-        n += w;
+    Model *m = &su->model;
+    if (rq->calib_stats) {
+        if (stats_load(rq->calib_stats, &m->cfg, su->model_hash, need_xtx, set, &st) != 0) qp_die("%s", st.msg);
+        return;
     }
-    su->bits_per_weight = bits / n;
+    calib_set_init(set, &m->cfg, need_xtx);
+    int rc;
+    if (rq->calib_text) {
+        text_stream ts;
+        if (text_load(&ts, rq->calib_text, su->tok, &st) != 0) qp_die("%s", st.msg);
+        int T = m->cfg.max_seq_len;
+        int64_t n = text_n_windows(&ts, T) < 128 ? text_n_windows(&ts, T) : 128;
+        if (n < 1) qp_die("%s: too short for one calibration window of %d tokens", rq->calib_text, T);
+        rc = calib_set_run_text(set, m, &ts, T, 0, n, 8, &st);
+        text_free(&ts);
+    } else {
+        rc = calib_set_run_examples(set, m, &su->task.train, 128, rq->seed, 16, batch_pad_id(su->tok), 0, &st);
+    }
+    if (rc != 0) qp_die("calibration: %s", st.msg);
+    snprintf(set->model_hash, sizeof set->model_hash, "%s", su->model_hash);
 }
 
-static void init_adapters(const SetupRequest *rq, Setup *su, const quant_format *fmt) {
+static void init_adapters(const SetupRequest *rq, Setup *su) {
     qp_status st = {0};
     init_method meth;
     if (init_method_parse(rq->init ? rq->init : "qlora", &meth, &st) != 0) qp_die("--init: %s", st.msg);
     su->init_name = init_method_name(meth);
-    if (meth == INIT_QLORA) { setup_init_lora(&su->model, rq->seed); return; }
-    (void)fmt;
-    qp_die("--init %s: not available in this build yet", su->init_name);
+    quant_format fmt;
+    if (quant_parse_format(rq->format, rq->block, rq->double_quant, &fmt, &st) != 0) qp_die("--format: %s", st.msg);
+    quant_format_name(&fmt, su->format_name, sizeof su->format_name);
+    CalibSet set;
+    memset(&set, 0, sizeof set);
+    int stats = init_method_needs_stats(meth) && su->model.rank > 0;
+    if (stats) calibrate(rq, su, init_method_needs_xtx(meth), &set);
+    InitModelOptions o;
+    init_model_options_default(&o, meth, &fmt);
+    o.loftq_iters = rq->loftq_iters > 0 ? rq->loftq_iters : 5;
+    o.seed = rq->seed;
+    InitModelReport rep;
+    if (init_model_apply(&su->model, &o, stats ? &set : NULL, &rep, &st) != 0) qp_die("--init %s: %s", su->init_name, st.msg);
+    if (stats) calib_set_free(&set);
+    su->bits_per_weight = rep.bits_per_weight;
+    su->base_changed = rep.base_changed;
+    qp_info("init %s on %s (%.3f bits/weight): %.2fs", su->init_name, su->format_name, rep.bits_per_weight, rep.seconds);
 }
 
 void setup_build(const SetupRequest *rq, Setup *su) {
@@ -98,9 +128,7 @@ void setup_build(const SetupRequest *rq, Setup *su) {
         qp_die("%s", st.msg);
     if (tk == TRAIN_FULL) return;
     if (!strcmp(su->mode_name, "lora")) { setup_init_lora(&su->model, rq->seed); return; }
-    quant_format fmt;
-    quantize_base(rq, su, &fmt);
-    init_adapters(rq, su, &fmt);
+    init_adapters(rq, su);
 }
 
 void setup_free(Setup *su) {

@@ -1,0 +1,577 @@
+// trainer/cmd_compare.c — `qpeft compare`: sweep adapter initialisations × formats × ranks ×
+// seeds × learning rates on one task, as child `qpeft train` processes (several at once within
+// the core budget), then write results.csv, summary.md (the QERA paper's Table 1 shape) and
+// gnuplot PNGs (loss and dev metric against step per method — Figure 2; output error before
+// training against rank per method — Figure 1, from `qpeft error`). A killed sweep restarts
+// where it stopped: a run counts as done when its row is in results.csv.
+// Tested by tests/test_compare.sh.
+#include "core/check.h"
+#include "core/progress.h"
+#include "quant/quant.h"
+#include "trainer/options.h"
+#include "trainer/session.h"
+#include "trainer/verbs.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+enum { MAX_LIST = 16, MAX_RUNS = 4096 };
+
+typedef struct {
+    const char *model, *tok, *task, *data, *text, *formats, *ranks, *inits, *seeds, *lrs, *calib_text, *calib_stats;
+    const char *out, *extra;
+    int epochs, max_steps, jobs, threads, batch, block;
+} CompareFlags;
+
+typedef struct {
+    char method[32], format[32];
+    int rank, seed;
+    double lr;
+    char dir[1200];
+    pid_t pid;
+    double t0;
+} Run;
+
+typedef struct {   // one row of results.csv
+    char task[64], method[32], format[32], metric_name[32];
+    double bits, lr, metric, seconds;
+    int rank, seed;
+    long best_step;
+} Row;
+
+static const char *HEADER = "task,method,format,bits_per_weight,rank,seed,lr,metric_name,metric,best_step,seconds";
+
+// ---- results.csv ------------------------------------------------------------------------------
+
+static int read_rows(const char *path, Row *rows, int cap) {
+    FILE *fp = fopen(path, "r");
+    if (!fp) return 0;
+    char line[1024];
+    int n = 0, lineno = 0;
+    while (fgets(line, sizeof line, fp)) {
+        lineno++;
+        if (lineno == 1) {
+            if (strncmp(line, HEADER, strlen(HEADER))) qp_die("%s: unexpected header (not a qpeft compare results file)", path);
+            continue;
+        }
+        if (n >= cap) qp_die("%s: more than %d rows", path, cap);
+        Row *r = &rows[n];
+        int got = sscanf(line, "%63[^,],%31[^,],%31[^,],%lf,%d,%d,%lf,%31[^,],%lf,%ld,%lf", r->task, r->method, r->format,
+                         &r->bits, &r->rank, &r->seed, &r->lr, r->metric_name, &r->metric, &r->best_step, &r->seconds);
+        if (got != 11) qp_die("%s:%d: malformed row (expected 11 comma-separated fields)", path, lineno);
+        n++;
+    }
+    fclose(fp);
+    return n;
+}
+
+// Append one row with a single write + fsync, so a kill leaves whole rows only.
+static void append_row(const char *path, const Row *r) {
+    int exists = access(path, F_OK) == 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0) qp_die("%s: cannot open for appending: %s", path, strerror(errno));
+    char buf[1400];
+    int n = 0;
+    if (!exists) n += snprintf(buf, sizeof buf, "%s\n", HEADER);
+    n += snprintf(buf + n, sizeof buf - n, "%s,%s,%s,%.4f,%d,%d,%g,%s,%.6f,%ld,%.1f\n", r->task, r->method, r->format,
+                  r->bits, r->rank, r->seed, r->lr, r->metric_name, r->metric, r->best_step, r->seconds);
+    if (write(fd, buf, (size_t)n) != n || fsync(fd) != 0) qp_die("%s: write failed: %s", path, strerror(errno));
+    close(fd);
+}
+
+static int row_done(const Row *rows, int n, const char *task, const Run *run) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(rows[i].task, task) && !strcmp(rows[i].method, run->method) && !strcmp(rows[i].format, run->format) &&
+            rows[i].rank == run->rank && rows[i].seed == run->seed && fabs(rows[i].lr - run->lr) <= 1e-12 * run->lr)
+            return 1;
+    return 0;
+}
+
+// ---- child processes --------------------------------------------------------------------------
+
+static pid_t spawn(char **argv, const char *log_path) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    pid_t pid;
+    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) qp_die("cannot start a child qpeft: %s", strerror(rc));
+    return pid;
+}
+
+// Run a child to completion; dies with its last log line if it fails.
+static void run_child(char **argv, const char *log_path, const char *what) {
+    pid_t pid = spawn(argv, log_path);
+    int status;
+    if (waitpid(pid, &status, 0) < 0) qp_die("waitpid: %s", strerror(errno));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) qp_die("%s failed; see %s", what, log_path);
+}
+
+typedef struct { char *v[96]; int n; char store[96][1200]; } ArgList;
+
+static void arg(ArgList *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void arg(ArgList *a, const char *fmt, ...) {
+    QP_ASSERT(a->n < 94);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->store[a->n], sizeof a->store[a->n], fmt, ap);
+    va_end(ap);
+    a->v[a->n] = a->store[a->n];
+    a->v[++a->n] = NULL;
+}
+
+static void data_args(ArgList *a, const CompareFlags *f) {
+    arg(a, "--model"); arg(a, "%s", f->model);
+    if (f->tok) { arg(a, "--tokenizer"); arg(a, "%s", f->tok); }
+    if (f->task) { arg(a, "--task"); arg(a, "%s", f->task); }
+    if (f->data) { arg(a, "--data"); arg(a, "%s", f->data); }
+    if (f->text) { arg(a, "--text"); arg(a, "%s", f->text); }
+}
+
+static void train_args(ArgList *a, const CompareFlags *f, const Run *r, const char *stats, int threads) {
+    arg(a, "qpeft"); arg(a, "train"); data_args(a, f);
+    arg(a, "--format"); arg(a, "%s", r->format);
+    if (f->block) { arg(a, "--block"); arg(a, "%d", f->block); }
+    arg(a, "--init"); arg(a, "%s", r->method);
+    arg(a, "--rank"); arg(a, "%d", r->rank);
+    arg(a, "--seed"); arg(a, "%d", r->seed);
+    arg(a, "--lr"); arg(a, "%g", r->lr);
+    arg(a, "--batch"); arg(a, "%d", f->batch);
+    arg(a, "--threads"); arg(a, "%d", threads);
+    if (f->max_steps) { arg(a, "--max-steps"); arg(a, "%d", f->max_steps); }
+    else { arg(a, "--epochs"); arg(a, "%d", f->epochs); }
+    if (stats) { arg(a, "--calib-stats"); arg(a, "%s", stats); }
+    arg(a, "--out"); arg(a, "%s", r->dir);
+    arg(a, "--quiet");
+}
+
+// Best (main metric) eval of a finished run, from its log.jsonl. LM runs: the lowest loss.
+static void read_result(const Run *r, int lm, Row *row) {
+    char path[1300];
+    snprintf(path, sizeof path, "%s/log.jsonl", r->dir);
+    FILE *fp = xfopen(path, "r");
+    char line[4096];
+    const char *key = NULL;
+    row->best_step = -1;
+    while (fgets(line, sizeof line, fp)) {
+        char *ev = strstr(line, "\"eval\"");
+        if (!ev) continue;
+        long step = atol(strstr(line, "\"step\": ") + 8);
+        static const char *keys[] = {"mcc", "pearson", "accuracy"};
+        const char *k = NULL;
+        if (lm) k = "loss";
+        else
+            for (int i = 0; i < 3 && !k; i++) {
+                char pat[64];
+                snprintf(pat, sizeof pat, "\"%s\": ", keys[i]);
+                if (strstr(ev, pat)) k = keys[i];
+            }
+        if (!k) continue;
+        char pat[64];
+        snprintf(pat, sizeof pat, "\"%s\": ", k);
+        double v = atof(strstr(ev, pat) + strlen(pat));
+        int better = row->best_step < 0 || (lm ? v < row->metric : v > row->metric);
+        if (better) { row->metric = v; row->best_step = step; key = k; }
+    }
+    fclose(fp);
+    if (!key) qp_die("%s: no evaluation found", path);
+    snprintf(row->metric_name, sizeof row->metric_name, "%s", key);
+    snprintf(path, sizeof path, "%s/config.json", r->dir);
+    char *cfg = qp_read_file(path, NULL);
+    const char *b = strstr(cfg, "\"bits_per_weight\": ");
+    row->bits = b ? atof(b + 19) : 0;
+    free(cfg);
+}
+
+// ---- summary.md -------------------------------------------------------------------------------
+
+typedef struct { double mean, std, lr; int n; } Cell;
+
+// Mean ± std over seeds at the learning rate with the best mean, for one (method, format).
+static Cell best_cell(const Row *rows, int n, const char *method, const char *format, int rank, int lower_better) {
+    Cell best = {NAN, NAN, 0, 0};
+    for (int i = 0; i < n; i++) {
+        if (strcmp(rows[i].method, method) || strcmp(rows[i].format, format) || rows[i].rank != rank) continue;
+        double lr = rows[i].lr, s = 0, s2 = 0;
+        int k = 0;
+        for (int j = 0; j < n; j++)
+            if (!strcmp(rows[j].method, method) && !strcmp(rows[j].format, format) && rows[j].rank == rank &&
+                rows[j].lr == lr) { s += rows[j].metric; s2 += rows[j].metric * rows[j].metric; k++; }
+        double mean = s / k, var = k > 1 ? (s2 - k * mean * mean) / (k - 1) : 0;
+        int better = best.n == 0 || (lower_better ? mean < best.mean : mean > best.mean);
+        if (better) { best.mean = mean; best.std = sqrt(var > 0 ? var : 0); best.lr = lr; best.n = k; }
+    }
+    return best;
+}
+
+static void write_summary(const char *path, const Row *rows, int n, char **methods, int nm, char **formats, int nf,
+                          const int *ranks, int nr, const char *task) {
+    int lower = n > 0 && !strcmp(rows[0].metric_name, "loss");
+    FILE *fp = xfopen(path, "w");
+    fprintf(fp, "# qpeft compare: %s\n\nMain metric: **%s** on the dev split (%s is better), mean ± std over seeds at the "
+            "learning rate with the best mean (shown in brackets). Bold: best method per format and rank.\n\n",
+            task, n ? rows[0].metric_name : "?", lower ? "lower" : "higher");
+    fprintf(fp, "| method | format | bits/weight | rank | %s |\n|---|---|---|---|---|\n", task);
+    for (int f = 0; f < nf; f++)
+        for (int r = 0; r < nr; r++) {
+            int best = -1;
+            Cell cells[MAX_LIST];
+            for (int m = 0; m < nm; m++) {
+                cells[m] = best_cell(rows, n, methods[m], formats[f], ranks[r], lower);
+                if (cells[m].n && (best < 0 || (lower ? cells[m].mean < cells[best].mean : cells[m].mean > cells[best].mean)))
+                    best = m;
+            }
+            double bits = 0;
+            for (int i = 0; i < n; i++) if (!strcmp(rows[i].format, formats[f])) bits = rows[i].bits;
+            for (int m = 0; m < nm; m++) {
+                if (!cells[m].n) { fprintf(fp, "| %s | %s | %.3f | %d | (not run) |\n", methods[m], formats[f], bits, ranks[r]); continue; }
+                const char *b = m == best ? "**" : "";
+                fprintf(fp, "| %s | %s | %.3f | %d | %s%.4f ± %.4f%s [lr %g, n=%d] |\n", methods[m], formats[f], bits, ranks[r], b,
+                        cells[m].mean, cells[m].std, b, cells[m].lr, cells[m].n);
+            }
+        }
+    fclose(fp);
+}
+
+// ---- plots ------------------------------------------------------------------------------------
+
+// Extract "step value" pairs of one field from a run's log.jsonl (training or eval lines).
+static int write_series(const char *log, const char *dat, const char *field, int eval) {
+    FILE *in = fopen(log, "r");
+    if (!in) return 0;
+    FILE *out = xfopen(dat, "w");
+    char line[4096], pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", field);
+    int n = 0;
+    while (fgets(line, sizeof line, in)) {
+        const char *ev = strstr(line, "\"eval\"");
+        if (eval != (ev != NULL)) continue;
+        const char *p = strstr(ev ? ev : line, pat);
+        if (!p) continue;
+        fprintf(out, "%ld %.6g\n", atol(strstr(line, "\"step\": ") + 8), atof(p + strlen(pat)));
+        n++;
+    }
+    fclose(in);
+    fclose(out);
+    return n;
+}
+
+// Run gnuplot on a script inside the output directory (the scripts use relative file names,
+// so a user can re-run them there after restyling).
+static void gnuplot(const char *gp_path) {
+    char cmd[3000];
+    const char *slash = strrchr(gp_path, '/');
+    int dir_len = slash ? (int)(slash - gp_path) : 1;
+    snprintf(cmd, sizeof cmd, "cd '%.*s' && gnuplot '%s' 2>&1", dir_len, slash ? gp_path : ".", slash ? slash + 1 : gp_path);
+    int rc = system(cmd);
+    if (rc != 0) qp_warn("gnuplot failed on %s (is gnuplot-nox installed? `make deps`)", gp_path);
+}
+
+static void plot_header(FILE *fp, const char *png, const char *title, const char *xl, const char *yl) {
+    fprintf(fp, "set terminal pngcairo size 900,600 enhanced font 'Sans,11'\nset output '%s'\n", png);
+    fprintf(fp, "set title \"%s\"\nset xlabel \"%s\"\nset ylabel \"%s\"\nset key outside right\nset grid\n", title, xl, yl);
+}
+
+// Figure 2: training loss and dev metric against step, one series per method (first seed, best lr).
+static void plot_curves(const char *out, const Row *rows, int n, char **methods, int nm, const char *format, int rank,
+                        int seed, const char *metric, const char *task) {
+    int lower = !strcmp(metric, "loss");
+    const char *kinds[2] = {"loss", metric};
+    for (int kind = 0; kind < 2; kind++) {
+        char gp[1300], png[300];
+        snprintf(png, sizeof png, "%s_%s_r%d.png", kind ? "dev" : "train_loss", format, rank);
+        snprintf(gp, sizeof gp, "%s/%s_%s_r%d.gp", out, kind ? "dev" : "train_loss", format, rank);
+        FILE *fp = xfopen(gp, "w");
+        char title[256];
+        snprintf(title, sizeof title, "%s: %s, %s rank %d (seed %d, best lr per method)", task,
+                 kind ? metric : "training loss", format, rank, seed);
+        plot_header(fp, png, title, "step", kind ? metric : "training loss");
+        fprintf(fp, "plot");
+        int first = 1;
+        for (int m = 0; m < nm; m++) {
+            Cell c = best_cell(rows, n, methods[m], format, rank, lower);
+            if (!c.n) continue;
+            char log[1300], dat[1300];
+            snprintf(log, sizeof log, "%s/runs/%s_%s_r%d_s%d_lr%g/log.jsonl", out, methods[m], format, rank, seed, c.lr);
+            snprintf(dat, sizeof dat, "%s/%s_%s_r%d_%s.dat", out, kind ? "dev" : "train_loss", format, rank, methods[m]);
+            if (!write_series(log, dat, kinds[kind], kind)) continue;
+            fprintf(fp, "%s '%s_%s_r%d_%s.dat' using 1:2 with linespoints title '%s (lr %g)'", first ? "" : ",",
+                    kind ? "dev" : "train_loss", format, rank, methods[m], methods[m], c.lr);
+            first = 0;
+        }
+        fprintf(fp, "\n");
+        fclose(fp);
+        if (!first) gnuplot(gp);
+    }
+}
+
+// Figure 1: layer output error before training against rank, one series per method (LoftQ
+// once per iteration count), from the CSV `qpeft error` wrote.
+static void plot_error(const char *out, const char *csv_name, const char *format, int block) {
+    char csv[1300], gp[1300], png[300], canon[64];
+    quant_format qf;
+    qp_status st = {0};
+    if (quant_parse_format(format, block, 0, &qf, &st) != 0) qp_die("--format: %s", st.msg);
+    quant_format_name(&qf, canon, sizeof canon);  // the name `qpeft error` writes
+    snprintf(csv, sizeof csv, "%s/%s", out, csv_name);
+    snprintf(png, sizeof png, "error_%s.png", format);
+    snprintf(gp, sizeof gp, "%s/error_%s.gp", out, format);
+    FILE *in = xfopen(csv, "r");
+    char line[1024], keys[64][48];
+    int nk = 0;
+    FILE *dat[64] = {0};
+    while (fgets(line, sizeof line, in)) {
+        char method[32], fmt[32];
+        double bits, err;
+        int rank, iters;
+        if (sscanf(line, "%31[^,],%31[^,],%lf,%d,%d,%lf", method, fmt, &bits, &rank, &iters, &err) != 6) continue;
+        if (strcmp(fmt, canon)) continue;
+        char key[48];
+        if (!strcmp(method, "loftq")) snprintf(key, sizeof key, "loftq-T%d", iters);
+        else snprintf(key, sizeof key, "%s", method);
+        int k = 0;
+        while (k < nk && strcmp(keys[k], key)) k++;
+        if (k == nk) {
+            if (nk == 64) continue;
+            snprintf(keys[nk], sizeof keys[nk], "%s", key);
+            char p[1400];
+            snprintf(p, sizeof p, "%s/error_%s_%s.dat", out, format, key);
+            dat[nk++] = xfopen(p, "w");
+        }
+        fprintf(dat[k], "%d %.8g\n", rank, err);
+    }
+    fclose(in);
+    for (int k = 0; k < nk; k++) fclose(dat[k]);
+    if (!nk) return;
+    FILE *fp = xfopen(gp, "w");
+    char title[256];
+    snprintf(title, sizeof title, "output error before training, %s (mean over adapted linears)", format);
+    plot_header(fp, png, title, "rank", "layer output error  E||x(W~+sBA)^T - xW^T||^2 / E||xW^T||^2");
+    fprintf(fp, "set logscale x 2\nset logscale y\nplot");
+    for (int k = 0; k < nk; k++)
+        fprintf(fp, "%s 'error_%s_%s.dat' using 1:2 with linespoints title '%s'", k ? "," : "", format, keys[k], keys[k]);
+    fprintf(fp, "\n");
+    fclose(fp);
+    gnuplot(gp);
+}
+
+// ---- the sweep --------------------------------------------------------------------------------
+
+static int split_list(const char *opt, const char *s, char **out, char *store, size_t cap) {
+    snprintf(store, cap, "%s", s);
+    return opts_split_strs(opt, store, out, MAX_LIST);
+}
+
+static void make_dir(const char *d) {
+    if (mkdir(d, 0777) != 0 && errno != EEXIST) qp_die("%s: cannot create directory: %s", d, strerror(errno));
+}
+
+static int any_needs_stats(char **inits, int n) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(inits[i], "lqer") || !strncmp(inits[i], "qera", 4) || !strcmp(inits[i], "srr")) return 1;
+    return 0;
+}
+static int any_exact(char **inits, int n) {
+    for (int i = 0; i < n; i++) if (!strcmp(inits[i], "qera-exact")) return 1;
+    return 0;
+}
+
+// One calibration for every run (the task's training split, or --calib-text), unless given.
+static const char *calibration(const CompareFlags *f, char **inits, int ni, char *path, size_t cap) {
+    if (f->calib_stats) return f->calib_stats;
+    if (!any_needs_stats(inits, ni)) return NULL;
+    snprintf(path, cap, "%s/calib.h5", f->out);
+    if (access(path, F_OK) == 0) { qp_info("reusing %s", path); return path; }
+    ArgList a = {0};
+    arg(&a, "qpeft"); arg(&a, "calibrate"); arg(&a, "--model"); arg(&a, "%s", f->model);
+    if (f->tok) { arg(&a, "--tokenizer"); arg(&a, "%s", f->tok); }
+    if (f->calib_text || f->text) { arg(&a, "--calib-text"); arg(&a, "%s", f->calib_text ? f->calib_text : f->text); }
+    else { arg(&a, "--task"); arg(&a, "%s", f->task); if (f->data) { arg(&a, "--data"); arg(&a, "%s", f->data); } }
+    if (any_exact(inits, ni)) arg(&a, "--exact");
+    arg(&a, "--out"); arg(&a, "%s", path);
+    char log[1300];
+    snprintf(log, sizeof log, "%s/calib.log", f->out);
+    qp_info("calibrating once for all runs -> %s", path);
+    run_child(a.v, log, "calibration");
+    return path;
+}
+
+static void figure1(const CompareFlags *f, const char *stats, char **formats, int nf) {
+    char csv[1300], log[1300];
+    snprintf(csv, sizeof csv, "%s/error.csv", f->out);
+    snprintf(log, sizeof log, "%s/error.log", f->out);
+    if (access(csv, F_OK) != 0) {
+        static char text[4200];
+        snprintf(text, sizeof text, "%s/text/tinystories_train_head.txt", session_assets_dir());
+        ArgList a = {0};
+        arg(&a, "qpeft"); arg(&a, "error"); arg(&a, "--model"); arg(&a, "%s", f->model);
+        if (f->tok) { arg(&a, "--tokenizer"); arg(&a, "%s", f->tok); }
+        arg(&a, "--calib-text"); arg(&a, "%s", f->calib_text ? f->calib_text : f->text ? f->text : text);
+        (void)stats;
+        arg(&a, "--format"); arg(&a, "%s", f->formats);
+        if (f->block) { arg(&a, "--block"); arg(&a, "%d", f->block); }
+        arg(&a, "--ranks"); arg(&a, "%s", f->ranks);
+        arg(&a, "--inits"); arg(&a, "%s", f->inits);
+        arg(&a, "--samples"); arg(&a, "32");
+        arg(&a, "--csv"); arg(&a, "%s.tmp", csv);
+        qp_info("output error before training (Figure 1) -> %s", csv);
+        run_child(a.v, log, "qpeft error");
+        char tmp[1310];
+        snprintf(tmp, sizeof tmp, "%s.tmp", csv);
+        if (rename(tmp, csv) != 0) qp_die("%s: cannot rename: %s", csv, strerror(errno));
+    }
+    for (int i = 0; i < nf; i++) plot_error(f->out, "error.csv", formats[i], f->block);
+}
+
+static int parse_lrs(const char *s, double *out) { return opts_split_doubles("--lrs", s, out, MAX_LIST); }
+
+int cmd_compare(int argc, char **argv) {
+    CompareFlags f;
+    memset(&f, 0, sizeof f);
+    qp_opt opts[] = {
+        {"--model", OPT_STR, &f.model, NULL, "base model (llama2.c .bin or HF directory)", 1, 0, 0},
+        {"--tokenizer", OPT_STR, &f.tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
+        {"--task", OPT_STR, &f.task, NULL, "GLUE task", 1, 0, 0},
+        {"--data", OPT_STR, &f.data, NULL, "GLUE directory or the task's own directory", 1, 0, 0},
+        {"--text", OPT_STR, &f.text, NULL, "plain-text LM task instead of --task", 1, 0, 0},
+        {"--format", OPT_STR, &f.formats, "mxint3", "comma list of base formats", 1, 0, 0},
+        {"--block", OPT_INT, &f.block, "0", "block size for every format; 0 = each format's default", 0, 4096, 0},
+        {"--ranks", OPT_STR, &f.ranks, "8", "comma list of ranks", 1, 0, 0},
+        {"--inits", OPT_STR, &f.inits, "qlora,loftq,qera-approx", "comma list of init methods", 1, 0, 0},
+        {"--seeds", OPT_STR, &f.seeds, "42,1,2", "comma list of seeds (the paper's three)", 1, 0, 0},
+        {"--lrs", OPT_STR, &f.lrs, "1e-3", "comma list of learning rates; the best mean on dev is reported", 1, 0, 0},
+        {"--epochs", OPT_INT, &f.epochs, "1", "epochs per run (ignored with --max-steps)", 1, 1000, 0},
+        {"--max-steps", OPT_INT, &f.max_steps, "0", "optimizer steps per run; 0 = --epochs", 0, 1e9, 0},
+        {"--batch", OPT_INT, &f.batch, "16", "batch size", 1, 65536, 0},
+        {"--calib-text", OPT_STR, &f.calib_text, NULL, "calibration text (default: the task's training split)", 1, 0, 0},
+        {"--calib-stats", OPT_STR, &f.calib_stats, NULL, "statistics from `qpeft calibrate` (skips calibration)", 1, 0, 0},
+        {"--jobs", OPT_INT, &f.jobs, "1", "runs in parallel", 1, 256, 0},
+        {"--threads", OPT_INT, &f.threads, "0", "total threads shared by the jobs; 0 = all cores", 0, 1024, 0},
+        {"--out", OPT_STR, &f.out, NULL, "output directory (results.csv, summary.md, *.png, runs/)", 1, 0, 0},
+    };
+    opts_parse("compare", "--model M [--tokenizer T] (--task T --data DIR | --text FILE) --format F[,F2..] --ranks "
+               "R[,..] --inits I[,..] [--seeds 42,1,2] [--lrs a,b,..] [--epochs E | --max-steps N] [--jobs J] --out DIR",
+               opts, sizeof opts / sizeof opts[0], argc, argv, 2);
+    if (!f.model) qp_die("qpeft compare: --model is required");
+    if (!f.out) qp_die("qpeft compare: --out DIR is required");
+    if (!!f.task + !!f.text != 1) qp_die("qpeft compare: give exactly one of --task or --text");
+    char sf[1024], si[1024], *formats[MAX_LIST], *inits[MAX_LIST];
+    int nf = split_list("--format", f.formats, formats, sf, sizeof sf);
+    int ni = split_list("--inits", f.inits, inits, si, sizeof si);
+    int ranks[MAX_LIST], seeds[MAX_LIST];
+    double lrs[MAX_LIST];
+    int nr = opts_split_ints("--ranks", f.ranks, ranks, MAX_LIST);
+    int ns = opts_split_ints("--seeds", f.seeds, seeds, MAX_LIST);
+    int nl = parse_lrs(f.lrs, lrs);
+    make_dir(f.out);
+    char ppid[32];
+    snprintf(ppid, sizeof ppid, "%ld", (long)getpid());
+    setenv("QPEFT_PARENT_PID", ppid, 1);  // children die with this process (trainer/main.c)
+    char runs_dir[1100];
+    snprintf(runs_dir, sizeof runs_dir, "%s/runs", f.out);
+    make_dir(runs_dir);
+    char stats_buf[1200];
+    const char *stats = calibration(&f, inits, ni, stats_buf, sizeof stats_buf);
+    const char *task = f.task ? f.task : "text";
+    char csv[1200];
+    snprintf(csv, sizeof csv, "%s/results.csv", f.out);
+    static Row rows[MAX_RUNS];
+    int nrows = read_rows(csv, rows, MAX_RUNS);
+    // the grid, minus the runs already recorded
+    static Run todo[MAX_RUNS];
+    int nt = 0, total = 0;
+    for (int a = 0; a < nf; a++) for (int b = 0; b < ni; b++) for (int c = 0; c < nr; c++)
+        for (int d = 0; d < ns; d++) for (int e = 0; e < nl; e++) {
+            Run r;
+            memset(&r, 0, sizeof r);
+            snprintf(r.format, sizeof r.format, "%s", formats[a]);
+            snprintf(r.method, sizeof r.method, "%s", inits[b]);
+            r.rank = ranks[c]; r.seed = seeds[d]; r.lr = lrs[e];
+            snprintf(r.dir, sizeof r.dir, "%s/%s_%s_r%d_s%d_lr%g", runs_dir, r.method, r.format, r.rank, r.seed, r.lr);
+            total++;
+            if (row_done(rows, nrows, task, &r)) continue;
+            if (nt >= MAX_RUNS) qp_die("qpeft compare: more than %d runs", MAX_RUNS);
+            todo[nt++] = r;
+        }
+    int cores = f.threads > 0 ? f.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int jobs = f.jobs < nt ? f.jobs : (nt > 0 ? nt : 1);
+    int per = cores / jobs > 0 ? cores / jobs : 1;
+    qp_info("compare: %d runs in the grid, %d already in %s, %d to run, %d at a time x %d threads", total, total - nt, csv,
+            nt, jobs, per);
+    qp_progress pr;
+    progress_start(&pr, "compare", total);
+    progress_update(&pr, total - nt);
+    int next = 0, running = 0, failed = 0, done = total - nt;
+    Run *slots[256] = {0};
+    while (next < nt || running > 0) {
+        while (running < jobs && next < nt) {
+            Run *r = &todo[next++];
+            ArgList a = {0};
+            train_args(&a, &f, r, stats, per);
+            make_dir(r->dir);
+            char log[1300];
+            snprintf(log, sizeof log, "%s/train.log", r->dir);
+            r->t0 = qp_now();
+            r->pid = spawn(a.v, log);
+            for (int s = 0; s < jobs; s++) if (!slots[s]) { slots[s] = r; break; }
+            running++;
+        }
+        int status;
+        pid_t pid = wait(&status);
+        if (pid < 0) qp_die("wait: %s", strerror(errno));
+        for (int s = 0; s < jobs; s++) {
+            Run *r = slots[s];
+            if (!r || r->pid != pid) continue;
+            slots[s] = NULL;
+            running--;
+            done++;
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                failed++;
+                qp_warn("run %s failed (see %s/train.log)", r->dir, r->dir);
+                break;
+            }
+            Row row;
+            memset(&row, 0, sizeof row);
+            snprintf(row.task, sizeof row.task, "%s", task);
+            snprintf(row.method, sizeof row.method, "%s", r->method);
+            snprintf(row.format, sizeof row.format, "%s", r->format);
+            row.rank = r->rank; row.seed = r->seed; row.lr = r->lr;
+            row.seconds = qp_now() - r->t0;
+            read_result(r, f.text != NULL, &row);
+            append_row(csv, &row);
+            if (!pr.tty)
+                qp_info("[%d/%d] %s %s r%d seed %d lr %g: %s %.4f (step %ld)", done, total, r->method, r->format, r->rank,
+                        r->seed, r->lr, row.metric_name, row.metric, row.best_step);
+            break;
+        }
+        progress_update(&pr, done);
+    }
+    progress_end(&pr);
+    nrows = read_rows(csv, rows, MAX_RUNS);
+    char path[1300];
+    snprintf(path, sizeof path, "%s/summary.md", f.out);
+    write_summary(path, rows, nrows, inits, ni, formats, nf, ranks, nr, task);
+    for (int a = 0; a < nf; a++)
+        for (int c = 0; c < nr; c++)
+            plot_curves(f.out, rows, nrows, inits, ni, formats[a], ranks[c], seeds[0], nrows ? rows[0].metric_name : "accuracy", task);
+    figure1(&f, stats, formats, nf);
+    printf("%s\n", path);
+    FILE *fp = xfopen(path, "r");
+    char line[1024];
+    while (fgets(line, sizeof line, fp)) fputs(line, stdout);
+    fclose(fp);
+    if (failed) qp_die("%d of %d runs failed; rerun the same command to retry them", failed, nt);
+    return 0;
+}

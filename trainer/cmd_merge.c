@@ -1,0 +1,314 @@
+// trainer/cmd_merge.c — `qpeft merge`: fold a checkpoint's adapters into its base (W' = W~ + s·B·A)
+// and export the result into a new directory — Hugging Face (F32/F16/BF16), llama2.c, or the
+// adapters alone in PEFT's layout — optionally re-quantizing the merged weights into qpeft's .qm
+// file with the error that costs. Always prints the logits check (merged vs unmerged).
+// Tested by tests/test_merge_cli.sh (the library parts by tests/test_export.c).
+#include "checkpoints/checkpoint.h"
+#include "checkpoints/export.h"
+#include "checkpoints/merge.h"
+#include "core/check.h"
+#include "core/rng.h"
+#include "data/text.h"
+#include "model/model.h"
+#include "model/qmodel.h"
+#include "trainer/options.h"
+#include "trainer/session.h"
+#include "trainer/verbs.h"
+#include <dirent.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum { CHECK_B = 4, CHECK_T = 64 };  // the fixed logits-check batch: 4 windows of 64 tokens
+
+static int is_dir(const char *p) { struct stat sb; return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode); }
+static int is_file(const char *p) { struct stat sb; return stat(p, &sb) == 0 && S_ISREG(sb.st_mode); }
+
+// The tokenizer session_load_tokenizer would pick (--tokenizer, tokenizer.model beside/inside the
+// model, the only *.model there), or NULL when there is none: merge works without one.
+static char *find_tokenizer(const char *model, const char *opt) {
+    if (opt) return xstrdup(opt);
+    char *tmp = xstrdup(model);
+    const char *dir = is_dir(model) ? model : dirname(tmp);
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
+    char *found = is_file(path) ? xstrdup(path) : NULL;
+    int n = 0;
+    DIR *d = found ? NULL : opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len > 6 && !strcmp(e->d_name + len - 6, ".model")) {
+            n++;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            free(found);
+            found = xstrdup(path);
+        }
+    }
+    if (d) closedir(d);
+    if (d && n != 1) { free(found); found = NULL; }
+    free(tmp);
+    return found;
+}
+
+// The adapter dropout the run trained with, from the command line the checkpoint recorded
+// (cmd_train's default 0.1 when the flag is absent), or 0 without a recorded command.
+static double recorded_dropout(const ckpt_meta *meta) {
+    const char *cmd = ckpt_extra_get(meta, "command");
+    if (!cmd) return 0.0;
+    const char *p = strstr(cmd, "--dropout");
+    if (!p) return 0.1;
+    p += strlen("--dropout");
+    while (*p == ' ' || *p == '=') p++;
+    char *end;
+    double v = strtod(p, &end);
+    return end != p && v >= 0 && v < 1 ? v : 0.1;
+}
+
+// Fixed batch for the logits checks: the first windows of the text (default: the assets'
+// tinystories_valid_head.txt), or seeded random ids when there is no tokenizer.
+static int *check_batch(const char *tok_path, const char *text, const ModelConfig *cfg, int *B, int *T, char *what, size_t n) {
+    *B = CHECK_B;
+    *T = cfg->max_seq_len < CHECK_T ? cfg->max_seq_len : CHECK_T;
+    int *ids = xmalloc((size_t)*B * *T * sizeof(int));
+    if (tok_path) {
+        qp_status st = {0};
+        Tokenizer *tk = tok_load(tok_path, &st);
+        if (!tk) qp_die("%s", st.msg);
+        if (tok_vocab_size(tk) != cfg->vocab_size)
+            qp_die("%s: tokenizer has %d pieces but the model's vocabulary is %d", tok_path, tok_vocab_size(tk), cfg->vocab_size);
+        text_stream ts;
+        if (text_load(&ts, text, tk, &st) != 0) qp_die("%s", st.msg);
+        int64_t nw = text_n_windows(&ts, *T);
+        if (nw >= *B) {
+            int64_t win[CHECK_B];
+            int *targets = xmalloc((size_t)*B * *T * sizeof(int));
+            for (int i = 0; i < *B; i++) win[i] = i;
+            text_fill_batch(&ts, *T, win, *B, ids, targets);
+            free(targets);
+            snprintf(what, n, "%d windows of %d tokens of %s", *B, *T, text);
+        } else {
+            qp_warn("%s: too few tokens for %d windows of %d; checking on random ids", text, *B, *T);
+            tok_path = NULL;
+        }
+        text_free(&ts);
+        tok_free(tk);
+        if (tok_path) return ids;
+    }
+    qp_rng r;
+    rng_seed(&r, 1234);
+    for (int i = 0; i < *B * *T; i++) ids[i] = (int)rng_below(&r, (uint32_t)cfg->vocab_size);
+    snprintf(what, n, "%d rows of %d seeded random ids (no tokenizer)", *B, *T);
+    return ids;
+}
+
+// A rank-0 model over a copy of w (the caller keeps w).
+static void model_over_copy(Model *dst, const ModelConfig *cfg, const ModelWeights *w, head_kind head, int B, int T) {
+    qp_status st = {0};
+    ModelConfig c = *cfg;
+    ModelWeights copy;
+    if (weights_alloc(&copy, &c, &st) != 0) qp_die("%s", st.msg);
+    memcpy(copy.mem, w->mem, w->n_floats * sizeof(float));
+    if (model_init(dst, &c, &copy, 0, 0, 0, head, TRAIN_NONE, &st) != 0) qp_die("%s", st.msg);
+    model_alloc_acts(dst, B, T);
+}
+
+// A JSON string literal of s (quotes, backslashes and control characters escaped).
+static void json_str(const char *s) {
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') printf("\\%c", *p);
+        else if (*p < 0x20) printf("\\u%04x", *p);
+        else putchar(*p);
+    }
+    putchar('"');
+}
+
+static void list_dir(const char *dir, const char *rel) {
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s%s%s", dir, rel[0] ? "/" : "", rel);
+    DIR *d = opendir(path);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char sub[PATH_MAX], full[PATH_MAX * 3];
+        snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name);
+        snprintf(full, sizeof full, "%s/%s", dir, sub);
+        if (is_dir(full)) { list_dir(dir, sub); continue; }
+        printf("  %-40s %12lld bytes\n", sub, (long long)qp_file_size(full));
+    }
+    closedir(d);
+}
+
+int cmd_merge(int argc, char **argv) {
+    const char *model = NULL, *ckpt = NULL, *out = NULL, *to = NULL, *dtype_s = NULL, *requant = NULL, *tok = NULL,
+               *text = NULL;
+    int block = 0;
+    qp_opt opts[] = {
+        {"--model", OPT_STR, &model, NULL, "base model the checkpoint was trained on (llama2.c .bin, HF directory, .qm)", 1, 0, 0},
+        {"--checkpoint", OPT_STR, &ckpt, NULL, "checkpoint (.h5) with the adapters and head", 1, 0, 0},
+        {"--out", OPT_STR, &out, NULL, "new output directory (refused if it exists and is not empty)", 1, 0, 0},
+        {"--to", OPT_STR, &to, "hf", "hf (merged HF Llama dir) | llama2c (merged model.bin, fp32) | peft (adapters alone)", 1, 0, 0},
+        {"--dtype", OPT_STR, &dtype_s, "f32", "f32 | f16 | bf16: tensor type of HF safetensors (llama2c: f32 only)", 1, 0, 0},
+        {"--requant", OPT_STR, &requant, NULL, "also re-quantize the merged weights in FORMAT (nf4, mxint3, ...) into model.qm", 1, 0, 0},
+        {"--block", OPT_INT, &block, "0", "block size of --requant; 0 = the format's default", 0, 1 << 20, 0},
+        {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model copied as tokenizer.model (default: beside the model)", 1, 0, 0},
+        {"--text", OPT_STR, &text, NULL, "text for the logits check (default: the assets' tinystories_valid_head.txt)", 1, 0, 0},
+    };
+    opts_parse("merge", "--model M --checkpoint CKPT --out DIR [--to hf|llama2c|peft] [--dtype f32|f16|bf16] [--requant FORMAT [--block N]]",
+               opts, sizeof opts / sizeof opts[0], argc, argv, 2);
+    qp_status st = {0};
+    if (!model) qp_die("--model is required");
+    if (!ckpt) qp_die("--checkpoint is required");
+    if (!out) qp_die("--out is required");
+    int to_hf = !strcmp(to, "hf"), to_l2c = !strcmp(to, "llama2c"), to_peft = !strcmp(to, "peft");
+    if (!to_hf && !to_l2c && !to_peft) qp_die("--to must be hf, llama2c or peft, found '%s'", to);
+    export_dtype dt;
+    if (export_dtype_parse(dtype_s, &dt, &st) != 0) qp_die("%s", st.msg);
+    if (to_l2c && dt != EXPORT_F32) qp_die("--to llama2c writes fp32 only, found --dtype %s", dtype_s);
+    quant_format qf = {0};
+    if (requant && quant_parse_format(requant, block, 0, &qf, &st) != 0) qp_die("--requant: %s", st.msg);
+    if (!requant && block) qp_die("--block needs --requant FORMAT");
+    if (export_check_new_dir(out, &st) != 0) qp_die("%s", st.msg);   // refuse before any work
+    static char def_text[PATH_MAX];
+    if (!text) {
+        snprintf(def_text, sizeof def_text, "%s/text/tinystories_valid_head.txt", session_assets_dir());
+        text = def_text;
+    }
+
+    Model m;
+    ckpt_meta meta;
+    session_model_from_checkpoint(model, ckpt, 0, &m, &meta);
+    const ModelConfig *cfg = &m.cfg;
+    int packed = merge_has_packed_base(&m);
+    if (to_l2c && m.head != HEAD_LM) qp_die("%s: llama2.c files have no classification/regression head; use --to hf", ckpt);
+    if (to_l2c && (cfg->norm_eps != 1e-5f || cfg->rope_theta != 10000.0f))
+        qp_die("%s: a llama2.c header cannot carry rms_norm_eps %g / rope_theta %g; use --to hf", model, (double)cfg->norm_eps,
+               (double)cfg->rope_theta);
+    if (to_peft && (m.rank <= 0 || m.train == TRAIN_FULL))
+        qp_die("%s: --to peft needs LoRA adapters, found %s", ckpt, m.train == TRAIN_FULL ? "a full fine-tuning checkpoint" : "none");
+    char targets[256] = "";
+    ckpt_mask_to_names(m.rank > 0 ? m.target_mask : 0, targets, sizeof targets);
+    char fmtname[64] = "fp32";
+    if (packed) quant_format_name(&meta.quant, fmtname, sizeof fmtname);
+    printf("merge %s over %s: mode %s, rank %d, alpha %g, targets %s, base %s, head %s\n", ckpt, model, meta.mode, m.rank,
+           (double)m.alpha, targets[0] ? targets : "-", fmtname, ckpt_head_name(m.head));
+
+    char *tok_path = find_tokenizer(model, tok);
+    int B, T;
+    char batch_what[PATH_MAX + 128];
+    int *ids = check_batch(tok_path, text, cfg, &B, &T, batch_what, sizeof batch_what);
+    model_alloc_acts(&m, B, T);
+
+    // W' = W~ + s·B·A, then the check on the weights exactly as a reader gets them: rounded to
+    // --dtype; for PEFT, its merge over the written base: round(W~) + (W' - W~), head in fp32.
+    // PEFT reproduces qpeft's model only over the same W~: a quantized base (or one PEFT cannot
+    // read, a llama2.c file) is written beside the adapters as base/, an HF directory.
+    int need_base = to_peft && (packed || !is_dir(model));
+    ModelConfig mc, bc;
+    ModelWeights mw, bw = {0};
+    if (merge_weights(&m, &mc, &mw, &st) != 0) qp_die("%s", st.msg);
+    if (need_base && merge_base_weights(&m, &bc, &bw, &st) != 0) qp_die("%s", st.msg);
+    double mx, mse;
+    {
+        Model mm;
+        model_over_copy(&mm, &mc, &mw, m.head, B, T);
+        if (to_peft) {
+            for (size_t i = 0; bw.mem && i < bw.n_floats; i++)
+                mm.w.mem[i] = export_dtype_round(bw.mem[i], dt) + (mw.mem[i] - bw.mem[i]);
+        } else {
+            merge_round_weights(&mm.w, dt);
+            size_t nh = mm.w.score ? (size_t)mm.cfg.n_labels * mm.cfg.dim : 0;  // the head sits in the trainable block
+            for (size_t i = 0; i < nh; i++) mm.w.score[i] = export_dtype_round(mm.w.score[i], dt);
+        }
+        merge_logits_diff(&m, &mm, ids, B, T, &mx, &mse);
+        char what[96];
+        if (to_peft) snprintf(what, sizeof what, "PEFT's merge over base %s", need_base ? export_dtype_name(dt) : "as loaded");
+        else snprintf(what, sizeof what, "%s", export_dtype_name(dt));
+        printf("check: merged (%s) vs unmerged logits on %s: max |dlogit| %.3g, mean dlogit^2 %.3g\n", what, batch_what, mx, mse);
+        model_free(&mm);
+    }
+    if (!isfinite(mx)) qp_die("%s: the merged model's logits are not finite; the checkpoint may be corrupt", ckpt);
+
+    // --requant: quantize W' and measure what that costs against the unmerged model.
+    Model qm;
+    merge_quant_error qe = {0};
+    double qmx = 0, qmse = 0;
+    char qname[64] = "";
+    if (requant) {
+        model_over_copy(&qm, &mc, &mw, m.head, B, T);
+        model_quantize_base(&qm, &qf, (1u << LIN_COUNT) - 1);
+        merge_requant_error(&qm, &qe);
+        merge_logits_diff(&m, &qm, ids, B, T, &qmx, &qmse);
+        quant_format_name(&qf, qname, sizeof qname);
+        printf("requant %s: weight error ||W'-dq(q(W'))||/||W'|| %.5f over %d linears (worst %.5f: layer %d %s); "
+               "logits vs unmerged: max |dlogit| %.4g, mean dlogit^2 %.4g\n",
+               qname, qe.rel, qe.n_tensors, qe.worst_rel, qe.worst_layer, qe.worst_layer >= 0 ? lin_names[qe.worst_kind] : "-",
+               qmx, qmse);
+    }
+
+    // Everything goes into a staging directory renamed into place at the end.
+    export_stage sg;
+    if (export_stage_begin(&sg, out, &st) != 0) qp_die("%s", st.msg);
+    char path[EXPORT_PATH_MAX + 64];
+    int rc = 0;
+    const char *labels = ckpt_extra_get(&meta, "labels");
+    char base_abs[PATH_MAX * 2] = "";
+    if (to_hf) {
+        export_hf_opts o = {dt, m.head, labels, tok_path};
+        rc = export_write_hf(sg.tmp, &mc, &mw, &o, &st);
+    } else if (to_l2c) {
+        snprintf(path, sizeof path, "%s/model.bin", sg.tmp);
+        rc = export_write_llama2c(path, &mc, &mw, &st);
+        if (!rc && tok_path) { snprintf(path, sizeof path, "%s/tokenizer.model", sg.tmp); rc = export_copy_file(tok_path, path, &st); }
+    } else {
+        if (need_base) {
+            snprintf(path, sizeof path, "%s/base", sg.tmp);
+            export_hf_opts o = {dt, m.head, labels, tok_path};
+            if (mkdir(path, 0777) != 0) rc = qp_fail(&st, "%s: a new directory, found an error (%s)", path, strerror(errno));
+            if (!rc) rc = export_write_hf(path, &bc, &bw, &o, &st);
+            char parent[PATH_MAX], *pc = xstrdup(sg.dir);
+            if (realpath(dirname(pc), parent)) {
+                char *bn = xstrdup(sg.dir);
+                snprintf(base_abs, sizeof base_abs, "%s/%s/base", parent, basename(bn));
+                free(bn);
+            }
+            free(pc);
+        } else if (!realpath(model, base_abs)) {
+            snprintf(base_abs, sizeof base_abs, "%s", model);
+        }
+        export_peft_opts po = {base_abs, recorded_dropout(&meta)};
+        if (!rc) rc = export_write_peft(sg.tmp, &m, &po, &st);
+        if (!rc && tok_path) { snprintf(path, sizeof path, "%s/tokenizer.model", sg.tmp); rc = export_copy_file(tok_path, path, &st); }
+    }
+    if (!rc && requant) {
+        snprintf(path, sizeof path, "%s/model.qm", sg.tmp);
+        rc = qmodel_save(path, &qm.cfg, &qm.w, qm.qbase, (1u << LIN_COUNT) - 1, &st);
+    }
+    if (rc) { export_stage_abort(&sg); qp_die("%s", st.msg); }
+    if (export_stage_commit(&sg, &st) != 0) qp_die("%s", st.msg);
+    printf("wrote %s/ (%s%s%s):\n", sg.dir, to, to_l2c ? "" : " ", to_l2c ? "" : (to_peft ? "adapters f32" : export_dtype_name(dt)));
+    list_dir(sg.dir, "");
+    if (to_peft)
+        printf("note: PEFT merges W + (lora_alpha/r)*B*A over base %s; with another base (e.g. the unquantized original "
+               "of a quantized run) the result differs from this checkpoint's model\n", base_abs);
+    // Last line: one JSON object for scripts.
+    printf("{\"out\": ");
+    json_str(sg.dir);
+    printf(", \"to\": \"%s\", \"dtype\": \"%s\", \"max_abs_dlogit\": %.6g, \"mse_dlogit\": %.6g", to,
+           to_peft ? "f32" : export_dtype_name(dt), mx, mse);
+    if (requant)
+        printf(", \"requant\": {\"format\": \"%s\", \"weight_rel_err\": %.6g, \"max_abs_dlogit\": %.6g, \"mse_dlogit\": %.6g}", qname,
+               qe.rel, qmx, qmse);
+    printf("}\n");
+    if (requant) model_free(&qm);
+    weights_free(&bw);
+    weights_free(&mw);
+    free(ids);
+    free(tok_path);
+    model_free(&m);
+    return 0;
+}
