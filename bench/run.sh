@@ -15,7 +15,7 @@ qn_line=$("$BUILD"/bench/bench_step $SHAPE 2 nf4 2>/dev/null | tail -1)
 echo "$qn_line"
 qm_line=$("$BUILD"/bench/bench_step $SHAPE 2 mxint3 2>/dev/null | tail -1)
 echo "$qm_line"
-val() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+val() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s|^$2=||p"; }
 tt=$(val "$torch_line" tokens/s); tm=$(val "$torch_line" maxrss_MB)
 for l in "$q_line" "$qn_line" "$qm_line"; do
   qt=$(val "$l" tokens/s); qm=$(val "$l" maxrss_MB); f=$(val "$l" format)
@@ -23,4 +23,4 @@ for l in "$q_line" "$qn_line" "$qm_line"; do
     printf "ratio (%s base): tokens/s qpeft/torch = %.2fx (target >= 2), peak RSS qpeft/torch = %.2fx (target <= 0.5)\n", f, qt/tt, qm/tm }'
 done
 # Resident memory of stories15M-shaped weights, fp32 vs each packed format (bench/bench_mem.c).
-"$BUILD"/bench/bench_mem
+[ -n "${BENCH_SKIP_MEM:-}" ] || "$BUILD"/bench/bench_mem

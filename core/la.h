@@ -24,9 +24,10 @@ const char *la_corename(void);
 void la_set_threads(int n);
 int la_get_threads(void);
 
-// When OPENBLAS_CORETYPE is unset and OpenBLAS picked a generic core on a CPU with AVX-512
-// (Debian's 0.3.21 takes this virtual CPU for Prescott), re-exec the program with the right
-// OPENBLAS_CORETYPE: OpenBLAS reads it only when the library loads. Never overrides a value
-// the user set; QPEFT_NO_REEXEC=1 disables it. Returns only if no re-exec happened.
+// Re-exec the program once with (1) OPENBLAS_CORETYPE set when it is unset and OpenBLAS picked
+// a generic core on a CPU with AVX-512/AVX2 (Debian's 0.3.21 takes this virtual CPU for
+// Prescott), and (2) OMP_WAIT_POLICY=passive when unset (spinning OpenMP threads collapse under
+// any competing load). Both are read only when the libraries load. Never overrides a value the
+// user set; QPEFT_NO_REEXEC=1 disables it. Returns only if no re-exec happened.
 void la_select_kernels(char **argv);
 #endif

@@ -80,9 +80,27 @@ int quant_format_check(const quant_format *f, qp_status *st) {
     return 0;
 }
 
-int quant_parse_format(const char *name, int block, int double_quant, quant_format *out, qp_status *st) {
+// "NAME-bBLOCK[-dq]" (what quant_format_name prints) carries its own block and double
+// quantization, overriding the arguments, so a format name round-trips through logs and CSVs.
+static int split_suffixes(const char *name, char *base, size_t cap, int *block, int *dq, qp_status *st) {
+    snprintf(base, cap, "%s", name);
+    char *dqs = strstr(base, "-dq");
+    if (dqs && !dqs[3]) { *dq = 1; *dqs = 0; }
+    char *b = strstr(base, "-b");
+    if (!b) return 0;
+    char *end;
+    long v = strtol(b + 2, &end, 10);
+    if (end == b + 2 || *end || v <= 0 || v > 1 << 20) return qp_fail(st, "format '%s': malformed block suffix (expected NAME-bN)", name);
+    *block = (int)v;
+    *b = 0;
+    return 0;
+}
+
+int quant_parse_format(const char *full_name, int block, int double_quant, quant_format *out, qp_status *st) {
     quant_format f = {QUANT_F32, 32, 0, 0};
-    if (!name) return qp_fail(st, "no quantization format given");
+    if (!full_name) return qp_fail(st, "no quantization format given");
+    char name[64];
+    if (split_suffixes(full_name, name, sizeof name, &block, &double_quant, st)) return -1;
     if (!strcmp(name, "f32") || !strcmp(name, "fp32")) f = (quant_format){QUANT_F32, 32, 0, 0};
     else if (!strcmp(name, "bf16")) f = (quant_format){QUANT_BF16, 16, 0, 0};
     else if (!strcmp(name, "fp16") || !strcmp(name, "f16")) f = (quant_format){QUANT_F16, 16, 0, 0};

@@ -66,3 +66,12 @@ expect_error "corrupt tokenizer" "tok.model" sh -c "printf garbage >'$T/tok.mode
 expect_error "missing text" "nope.txt" "$Q" ppl --model "$BIN" --text "$T/nope.txt"
 expect_error "seq-len beyond context" "exceeds" "$Q" ppl --model "$BIN" --seq-len 4096
 "$Q" generate --help >/dev/null 2>&1 && pass "generate --help exits 0" || fail "generate --help"
+
+# ppl with an initialiser's reconstruction terms and no training (the QERA paper's Table 3 use):
+# zero-rank w-only quantization vs qera-exact rank 16 on mxint3; the terms must bring the loss
+# toward the fp32 model's.
+fp=$("$Q" ppl --model "$BIN" --max-windows 16 --quiet | awk '{print $2}')
+wo=$("$Q" ppl --model "$BIN" --format mxint3 --max-windows 16 --quiet | awk '{print $2}')
+qe=$("$Q" ppl --model "$BIN" --format mxint3 --rank 16 --init qera-exact --calib-text "$A/text/tinystories_train_head.txt" --max-windows 16 --quiet | awk '{print $2}')
+awk -v f="$fp" -v w="$wo" -v q="$qe" 'BEGIN{exit !(f < q && q < w)}' && pass "ppl: fp32 $fp < qera-exact r16 $qe < w-only mxint3 $wo" || fail "ppl Table-3 order: fp32 $fp qera-exact $qe w-only $wo"
+expect_error "ppl --init without --format" "needs --format" "$Q" ppl --model "$BIN" --init qera-exact --rank 8

@@ -24,7 +24,7 @@ int cmd_init(int argc, char **argv) {
         {"--format", OPT_STR, &format, NULL, "base format: nf4 fp4 nf3 nf2 mxintK intK (K bits), e.g. mxint3", 1, 0, 0},
         {"--block", OPT_INT, &block, "0", "elements per block; 0 = the format's default", 0, 1 << 20, 0},
         {"--double-quant", OPT_FLAG, &dq, NULL, "nf*/fp4: quantize the block absmax too (bitsandbytes)", 1, 0, 0},
-        {"--rank", OPT_INT, &rank, NULL, "adapter rank R", 0, 4096, 0},
+        {"--rank", OPT_INT, &rank, NULL, "adapter rank R", 1, 4096, 0},
         {"--alpha", OPT_FLOAT, &alpha, NULL, "adapter scale numerator, s = alpha/R (default 2*rank)", 0, 1e9, 0},
         {"--init", OPT_STR, &method_s, NULL, "qlora loftq zeroquant-v2 lqer qera-approx qera-exact srr", 1, 0, 0},
         {"--loftq-iters", OPT_INT, &loftq_iters, "5", "LoftQ alternations", 1, 1000, 0},

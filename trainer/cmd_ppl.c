@@ -8,13 +8,17 @@
 #include "model/model.h"
 #include "trainer/options.h"
 #include "trainer/session.h"
+#include "trainer/train_setup.h"
 #include "trainer/verbs.h"
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cmd_ppl(int argc, char **argv) {
-    const char *model = NULL, *tok = NULL, *text = NULL, *qformat = NULL, *qmodules = NULL;
-    int T = 0, batch = 8, max_windows = 0, qblock = 0, qdq = 0;
+    const char *model = NULL, *tok = NULL, *text = NULL, *qformat = NULL, *qmodules = NULL, *init = NULL;
+    const char *calib_text = NULL, *calib_stats = NULL;
+    int T = 0, batch = 8, max_windows = 0, qblock = 0, qdq = 0, rank = 0, loftq_iters = 5, seed = 42;
+    double alpha = 0;
     qp_opt opts[] = {
         {"--model", OPT_STR, &model, NULL, "model: llama2.c .bin, HF directory or qpeft model file", 1, 0, 0},
         {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
@@ -26,6 +30,13 @@ int cmd_ppl(int argc, char **argv) {
         {"--block", OPT_INT, &qblock, "0", "with --format: block size; 0 = the format's default", 0, 4096, 0},
         {"--double-quant", OPT_FLAG, &qdq, NULL, "with --format nf4/fp4: quantize the absmax scales", 1, 0, 0},
         {"--modules", OPT_STR, &qmodules, NULL, "with --format: linear kinds to quantize (default all seven)", 1, 0, 0},
+        {"--rank", OPT_INT, &rank, "0", "with --init: rank of the reconstruction terms (no training; QERA Table 3)", 0, 4096, 0},
+        {"--init", OPT_STR, &init, NULL, "with --format and --rank: qlora loftq zeroquant-v2 lqer qera-approx qera-exact srr", 1, 0, 0},
+        {"--alpha", OPT_FLOAT, &alpha, "0", "with --init: adapter alpha; 0 = 2*rank", 0, 1e6, 0},
+        {"--loftq-iters", OPT_INT, &loftq_iters, "5", "with --init loftq: alternations", 1, 100, 0},
+        {"--calib-text", OPT_STR, &calib_text, NULL, "with --init lqer/qera-*/srr: calibration text (128 windows)", 1, 0, 0},
+        {"--calib-stats", OPT_STR, &calib_stats, NULL, "with --init: statistics from `qpeft calibrate`", 1, 0, 0},
+        {"--seed", OPT_INT, &seed, "42", "with --init qlora: seed of A", 0, 2147483647, 0},
     };
     opts_parse("ppl", "--model M [--tokenizer T] [--text FILE] [--seq-len T]", opts, sizeof opts / sizeof opts[0],
                argc, argv, 2);
@@ -48,10 +59,27 @@ int cmd_ppl(int argc, char **argv) {
     if (n == 0) qp_die("%s: %lld tokens, too few for one window of %d", text, (long long)ts.n_tokens, T);
     if (max_windows > 0 && max_windows < n) n = max_windows;
     if (batch > n) batch = (int)n;
-    Model m;
-    if (model_init(&m, &cfg, &w, 0, 0, 0, HEAD_LM, TRAIN_NONE, &st) != 0) qp_die("%s", st.msg);
-    session_install_qbase(&m, &qbase);
-    session_quantize_base(&m, model, qformat, qblock, qdq, qmodules);
+    if (init && (!qformat || rank <= 0 || qbase || qmodules))
+        qp_die("qpeft ppl: --init needs --format, --rank > 0, an fp32 --model and all seven linears");
+    Setup su;
+    memset(&su, 0, sizeof su);
+    Model *mp = &su.model;
+    if (model_init(mp, &cfg, &w, init ? rank : 0, (float)(alpha > 0 ? alpha : 2.0 * rank), init ? 0x7fu : 0, HEAD_LM,
+                   TRAIN_NONE, &st) != 0)
+        qp_die("%s", st.msg);
+    if (init) {  // the reconstruction terms of an initialiser, no training (the QERA paper's Table 3)
+        SetupRequest rq;
+        memset(&rq, 0, sizeof rq);
+        rq.format = qformat; rq.block = qblock; rq.double_quant = qdq; rq.rank = rank; rq.init = init;
+        rq.loftq_iters = loftq_iters; rq.calib_text = calib_text; rq.calib_stats = calib_stats; rq.seed = (uint64_t)seed;
+        su.tok = tk;
+        session_hash(&mp->w, &mp->cfg, su.model_hash);
+        setup_init_adapters(&rq, &su);
+    } else {
+        session_install_qbase(mp, &qbase);
+        session_quantize_base(mp, model, qformat, qblock, qdq, qmodules);
+    }
+    Model m = *mp;  // su only carried the model through initialisation; m owns it from here
     model_alloc_acts(&m, batch, T);
     int *inputs = xmalloc((size_t)batch * T * sizeof(int)), *targets = xmalloc((size_t)batch * T * sizeof(int));
     int64_t *win = xmalloc((size_t)batch * sizeof(int64_t));

@@ -10,15 +10,15 @@ ASSETS=${QPEFT_ASSETS:-$(cd .. && pwd)/shared/assets}
 export QPEFT_ASSETS=$ASSETS
 M=$ASSETS/models/tinystories-1M/tinystories-1M.bin
 OUT=${DEMO_OUT:-demo-out}
-STEPS=${DEMO_STEPS:-600}
+STEPS=${DEMO_STEPS:-1200}
 rm -rf "$OUT"; mkdir -p "$OUT"
 echo "== qpeft demo: tinystories-1M, SST-2, MXINT3 base (3.25 bits/weight), rank 8, $STEPS steps per run; output in $OUT/"
-echo "== 1. the quantized base"
+echo "== 1. the quantized base (qpeft quantize)"
 "$Q" quantize --model "$M" --format mxint3 --out "$OUT/tinystories-1M.mxint3.qm" | tail -3
 run() {  # run NAME INIT
-  echo "== training with --init $2"
+  echo "== 2. training with --init $2"
   "$Q" train --model "$M" --task sst2 --format mxint3 --rank 8 --init "$2" --calib-text "$ASSETS/text/tinystories_train_head.txt" \
-    --batch 16 --lr 1e-3 --max-steps "$STEPS" --eval-every 200 --log-every 50 --seed 42 --out "$OUT/$1"
+    --batch 16 --lr 1e-3 --max-steps "$STEPS" --eval-every 400 --log-every 100 --seed 42 --out "$OUT/$1"
 }
 run qlora qlora
 run qera-approx qera-approx

@@ -144,8 +144,10 @@ void session_model_from_checkpoint(const char *model_path, const char *ckpt, int
     qp_status st = {0};
     ModelConfig ccfg, cfg;
     ModelWeights w;
+    QuantTensor **qbase = NULL;
+    unsigned qmask = 0;
     if (ckpt_read_meta(ckpt, meta, &ccfg, &st) != 0) qp_die("%s", st.msg);
-    session_load_weights(model_path, &cfg, &w);
+    session_load_model(model_path, &cfg, &w, &qbase, &qmask);
     char hex[17];
     session_hash(&w, &cfg, hex);
     if (strcmp(hex, meta->model_hash))
@@ -161,6 +163,7 @@ void session_model_from_checkpoint(const char *model_path, const char *ckpt, int
     if (model_init(m, &cfg, &w, meta->train == TRAIN_FULL ? 0 : meta->rank, meta->alpha, meta->target_mask,
                    meta->head, tk, &st) != 0)
         qp_die("%s: %s", ckpt, st.msg);
-    if (meta->quant_mask) model_quantize_base(m, &meta->quant, meta->quant_mask);
+    if (qbase) session_install_qbase(m, &qbase);  // a .qm base: the stored packed tensors
+    else if (meta->quant_mask) model_quantize_base(m, &meta->quant, meta->quant_mask);
     if (ckpt_load(ckpt, m, hex, meta, NULL, NULL, NULL, &st) != 0) qp_die("%s", st.msg);
 }

@@ -70,13 +70,14 @@ static void calibrate(const SetupRequest *rq, Setup *su, int need_xtx, CalibSet 
         rc = calib_set_run_text(set, m, &ts, T, 0, n, 8, &st);
         text_free(&ts);
     } else {
+        if (su->task.train.n == 0) qp_die("--init %s needs calibration: give --calib-text FILE or --calib-stats H5", rq->init);
         rc = calib_set_run_examples(set, m, &su->task.train, 128, rq->seed, 16, batch_pad_id(su->tok), 0, &st);
     }
     if (rc != 0) qp_die("calibration: %s", st.msg);
     snprintf(set->model_hash, sizeof set->model_hash, "%s", su->model_hash);
 }
 
-static void init_adapters(const SetupRequest *rq, Setup *su) {
+void setup_init_adapters(const SetupRequest *rq, Setup *su) {
     qp_status st = {0};
     init_method meth;
     if (init_method_parse(rq->init ? rq->init : "qlora", &meth, &st) != 0) qp_die("--init: %s", st.msg);
@@ -105,7 +106,9 @@ void setup_build(const SetupRequest *rq, Setup *su) {
     qp_status st = {0};
     ModelConfig cfg;
     ModelWeights w;
-    session_load_weights(rq->model, &cfg, &w);
+    QuantTensor **qbase = NULL;
+    unsigned qmask = 0;
+    session_load_model(rq->model, &cfg, &w, &qbase, &qmask);
     session_hash(&w, &cfg, su->model_hash);
     su->tok = session_load_tokenizer(rq->model, rq->tokenizer);
     if (tok_vocab_size(su->tok) != cfg.vocab_size)
@@ -126,9 +129,19 @@ void setup_build(const SetupRequest *rq, Setup *su) {
     double alpha = rq->alpha > 0 ? rq->alpha : 2.0 * rank;
     if (model_init(&su->model, &cfg, &w, rank, (float)alpha, mask, su->task.head, rq->for_training ? tk : TRAIN_NONE, &st) != 0)
         qp_die("%s", st.msg);
+    if (qbase && !(tk == TRAIN_ADAPTERS && rq->format && !strcmp(rq->init ? rq->init : "qlora", "qlora")))
+        qp_die("%s is a quantized model file: train on it with --format (its own) and --init qlora; the other inits "
+               "need the fp32 weights", rq->model);
     if (tk == TRAIN_FULL) return;
     if (!strcmp(su->mode_name, "lora")) { setup_init_lora(&su->model, rq->seed); return; }
-    init_adapters(rq, su);
+    if (qbase) {  // a .qm file: its packed bases are the frozen base, exactly as stored
+        session_install_qbase(&su->model, &qbase);
+        su->init_name = "qlora";
+        setup_init_lora(&su->model, rq->seed);
+        snprintf(su->format_name, sizeof su->format_name, "%s", rq->format);
+        return;
+    }
+    setup_init_adapters(rq, su);
 }
 
 void setup_free(Setup *su) {

@@ -40,6 +40,11 @@ typedef struct {
 // Dies with one line on any bad flag or file.
 void setup_build(const SetupRequest *rq, Setup *su);
 void setup_free(Setup *su);
+// qpeft mode's base and adapters on an already initialised su->model (rank, alpha, targets set):
+// quantize rq->format and run rq->init (calibrating on rq->calib_text, rq->calib_stats or the
+// task's training split when the method needs statistics). Uses su->tok, su->model_hash and
+// su->task.train; fills format_name, bits_per_weight, base_changed and init_name.
+void setup_init_adapters(const SetupRequest *rq, Setup *su);
 // Kaiming-uniform A (bound 1/sqrt(IC), PEFT's LoRA default) and B = 0 for every adapter.
 void setup_init_lora(Model *m, uint64_t seed);
 #endif
