@@ -44,7 +44,7 @@ REPLAY_BIN:= $(FUZZ_NAMES:%=$(BUILD)/tests/replay/%)
 FUZZ_LDFLAGS_fuzz_options := -Wl,--wrap=qp_die
 FUZZ_SECONDS ?= 30
 FUZZ_BUILD   ?= build-fuzz
-FUZZ_SAN     := -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SAN     := -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=undefined
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 

@@ -460,8 +460,8 @@ static int read_state(qh5_file *f, ckpt_meta *meta, qp_status *st) {
         snprintf(p, sizeof p, "state/%s", names[i]);
         rc = qh5_info(f, p, &ty, &rank, d, st);
         if (rc == 0 && (ty != QH5_I64 || rank != 1 || d[0] > CKPT_STATE_MAX_LEN))
-            rc = qp_fail(st, "checkpoint %s: %s: expected int64 (<= %d), found %s of rank %d", qh5_path(f), p, CKPT_STATE_MAX_LEN,
-                         qh5_type_name(ty), rank);
+            rc = qp_fail(st, "checkpoint %s: %s: expected int64 of rank 1 and length <= %d, found %s of rank %d (length %" PRId64 ")",
+                         qh5_path(f), p, CKPT_STATE_MAX_LEN, qh5_type_name(ty), rank, rank > 0 ? d[0] : 0);
         if (rc == 0) rc = qh5_read(f, p, QH5_I64, 1, d, v, st);
         if (rc == 0) rc = ckpt_state_set(meta, names[i], v, (int)d[0], st);
     }

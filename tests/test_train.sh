@@ -78,6 +78,23 @@ F=$T/full
 "$Q" train "${common[@]}" --mode full --task stsb --max-steps 10 --batch 8 --lr 1e-4 --out "$F" 2>"$T/err5"
 last_eval "$F" | grep -q pearson && last_eval "$F" | grep -q spearman && pass "full stsb: pearson and spearman" || fail "full stsb: $(tail -1 "$T/err5")"
 
+
+# 5b. A generic TSV task (classification by column names) and a CSV regression task.
+head -201 "$A/glue/SST-2/train.tsv" >"$T/g_train.tsv"; head -81 "$A/glue/SST-2/dev.tsv" >"$T/g_dev.tsv"
+"$Q" train "${common[@]}" --tsv "$T/g_train.tsv" --text-cols sentence --label-col label --dev "$T/g_dev.tsv" --max-steps 5 --batch 8 --out "$T/gtsv" 2>"$T/err5b"
+last_eval "$T/gtsv" | grep -q accuracy && pass "generic TSV task trains and reports accuracy" || fail "generic TSV: $(tail -1 "$T/err5b")"
+"$PY" - "$A/glue/STS-B/train.tsv" "$T/s_train.csv" 200 <<'PY'
+import csv, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1], encoding="utf-8")][1:int(sys.argv[3]) + 1]
+with open(sys.argv[2], "w", newline="") as f:
+    w = csv.writer(f); w.writerow(["a", "b", "score"])
+    for r in rows: w.writerow([r[7], r[8], r[9]])
+PY
+"$Q" train "${common[@]}" --tsv "$T/s_train.csv" --text-cols a,b --label-col score --regression --dev "$T/s_train.csv" --max-steps 5 --batch 8 --out "$T/gcsv" 2>"$T/err5c"
+last_eval "$T/gcsv" | grep -q pearson && pass "generic CSV sentence-pair regression reports pearson" || fail "generic CSV: $(tail -1 "$T/err5c")"
+printf 'sentence\tlabel\nfine\t1\nbroken row without tab\n' >"$T/bad.tsv"
+expect_error "malformed TSV row names file:line" "bad.tsv:3" "$Q" train --model "$M" --tsv "$T/bad.tsv" --text-cols sentence --label-col label --dev "$T/bad.tsv" --out "$T/x" --quiet
+
 # 6. A non-finite loss stops training with one line; the checkpoints already written stay intact.
 N=$T/nan
 "$Q" train "${common[@]}" --task sst2 --max-steps 4 --save-every 2 --out "$N" 2>/dev/null

@@ -29,7 +29,7 @@ enum { MAX_LIST = 16, MAX_RUNS = 4096 };
 
 typedef struct {
     const char *model, *tok, *task, *data, *text, *formats, *ranks, *inits, *seeds, *lrs, *calib_text, *calib_stats;
-    const char *out, *extra;
+    const char *out, *extra, *error_ranks;
     int epochs, max_steps, jobs, threads, batch, block;
 } CompareFlags;
 
@@ -281,7 +281,8 @@ static void gnuplot(const char *gp_path) {
 
 static void plot_header(FILE *fp, const char *png, const char *title, const char *xl, const char *yl) {
     fprintf(fp, "set terminal pngcairo size 900,600 enhanced font 'Sans,11'\nset output '%s'\n", png);
-    fprintf(fp, "set title \"%s\"\nset xlabel \"%s\"\nset ylabel \"%s\"\nset key outside right\nset grid\n", title, xl, yl);
+    fprintf(fp, "set title \"%s\" noenhanced\nset xlabel \"%s\" noenhanced\nset ylabel \"%s\" noenhanced\n"
+            "set key outside right noenhanced\nset grid\n", title, xl, yl);
 }
 
 // Figure 2: training loss and dev metric against step, one series per method (first seed, best lr).
@@ -374,8 +375,17 @@ static int split_list(const char *opt, const char *s, char **out, char *store, s
     return opts_split_strs(opt, store, out, MAX_LIST);
 }
 
+// mkdir -p
 static void make_dir(const char *d) {
-    if (mkdir(d, 0777) != 0 && errno != EEXIST) qp_die("%s: cannot create directory: %s", d, strerror(errno));
+    char buf[1200];
+    snprintf(buf, sizeof buf, "%s", d);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) qp_die("%s: cannot create directory: %s", buf, strerror(errno));
+            *p = '/';
+        }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) qp_die("%s: cannot create directory: %s", d, strerror(errno));
 }
 
 static int any_needs_stats(char **inits, int n) {
@@ -422,7 +432,7 @@ static void figure1(const CompareFlags *f, const char *stats, char **formats, in
         (void)stats;
         arg(&a, "--format"); arg(&a, "%s", f->formats);
         if (f->block) { arg(&a, "--block"); arg(&a, "%d", f->block); }
-        arg(&a, "--ranks"); arg(&a, "%s", f->ranks);
+        arg(&a, "--ranks"); arg(&a, "%s", f->error_ranks);
         arg(&a, "--inits"); arg(&a, "%s", f->inits);
         arg(&a, "--samples"); arg(&a, "32");
         arg(&a, "--csv"); arg(&a, "%s.tmp", csv);
@@ -457,6 +467,7 @@ int cmd_compare(int argc, char **argv) {
         {"--batch", OPT_INT, &f.batch, "16", "batch size", 1, 65536, 0},
         {"--calib-text", OPT_STR, &f.calib_text, NULL, "calibration text (default: the task's training split)", 1, 0, 0},
         {"--calib-stats", OPT_STR, &f.calib_stats, NULL, "statistics from `qpeft calibrate` (skips calibration)", 1, 0, 0},
+        {"--error-ranks", OPT_STR, &f.error_ranks, "4,8,16,32", "ranks of the output-error figure (Figure 1)", 1, 0, 0},
         {"--jobs", OPT_INT, &f.jobs, "1", "runs in parallel", 1, 256, 0},
         {"--threads", OPT_INT, &f.threads, "0", "total threads shared by the jobs; 0 = all cores", 0, 1024, 0},
         {"--out", OPT_STR, &f.out, NULL, "output directory (results.csv, summary.md, *.png, runs/)", 1, 0, 0},

@@ -29,6 +29,7 @@ typedef struct {
     double best_main;
     int64_t best_step;
     FILE *log;
+    int tty, line_open;        // stderr is a terminal (and not --quiet); a status line is pending
     char path[4200];
     double t_start;
 } Trainer;
@@ -212,6 +213,7 @@ static double micro_step(Trainer *t, int64_t *tokens) {
 typedef struct { double loss, lr, grad_norm; int64_t tokens; } StepStats;
 
 static void stop_nonfinite(Trainer *t, const char *what) {
+    if (t->line_open) fputc('\n', stderr);
     qp_die("non-finite %s at step %lld: training stopped; nothing was saved for this step (last checkpoint "
            "kept; lower --lr or check the data)",
            what, (long long)t->step + 1);
@@ -256,11 +258,25 @@ static void log_step(Trainer *t, const StepStats *s, double dt) {
     fflush(t->log);
     double el = qp_now() - t->t_start;
     int64_t left = t->total_steps - t->step;
-    qp_info("step %lld/%lld  loss %.4f  lr %.3g  grad %.3g  %.0f tok/s  ETA %.0fs", (long long)t->step,
-            (long long)t->total_steps, s->loss, s->lr, s->grad_norm, tps, t->step > 0 ? el / t->step * left : 0);
+    char line[256];
+    snprintf(line, sizeof line, "step %lld/%lld  loss %.4f  lr %.3g  grad %.3g  %.0f tok/s  ETA %.0fs", (long long)t->step,
+             (long long)t->total_steps, s->loss, s->lr, s->grad_norm, tps, t->step > 0 ? el / t->step * left : 0);
+    if (t->tty) {  // one status line redrawn in place; evaluations and the end print below it
+        fprintf(stderr, "\r%s\033[K", line);
+        t->line_open = 1;
+    } else {
+        qp_info("%s", line);
+    }
+}
+
+// End a redrawn status line before printing anything else.
+static void close_line(Trainer *t) {
+    if (t->line_open) fputc('\n', stderr);
+    t->line_open = 0;
 }
 
 static void run_eval(Trainer *t) {
+    close_line(t);
     EvalResult r;
     evaluate(t->m, t->td, &t->td->dev, &t->eb, 1, &r);
     char js[1024];
@@ -296,6 +312,7 @@ int train_run(const TrainConfig *tc, Model *m, const TaskData *td) {
     qp_info("training %lld steps (%lld per epoch), %zu trainable floats, %zu train / %zu dev examples",
             (long long)t.total_steps, (long long)steps_per_epoch(&t), m->n_params, td->train.n, td->dev.n);
     t.t_start = qp_now();
+    t.tty = !qp_quiet && isatty(2);
     while (t.step < t.total_steps) {
         double t0 = qp_now();
         t.epoch_done = 0;
@@ -312,6 +329,7 @@ int train_run(const TrainConfig *tc, Model *m, const TaskData *td) {
         }
     }
     save(&t, "last.h5");
+    close_line(&t);
     qp_info("done: %lld steps in %.1fs; best %s %.4f at step %lld; wrote %s/{last,best}.h5", (long long)t.step,
             qp_now() - t.t_start, task_main_metric_name(td), td->head == HEAD_LM ? -t.best_main : t.best_main,
             (long long)t.best_step, tc->out_dir);

@@ -309,7 +309,9 @@ static int write_image(const file_image *im, const char *path) {
     return qh5_commit(f, &st);
 }
 
+// Every refusal is one line; FUZZ_VERBOSE=1 prints it (to see what a script provokes).
 static void one_line(const qp_status *st) {
+    if (getenv("FUZZ_VERBOSE")) fprintf(stderr, "refused: %s\n", st->msg);
     if (!st->msg[0] || strchr(st->msg, '\n')) abort();
 }
 
@@ -329,27 +331,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (im.e[i].s) im.e[i].s = strdup(im.e[i].s);
         if (im.e[i].data) { im.e[i].data = malloc(im.e[i].nbytes ? im.e[i].nbytes : 1); memcpy(im.e[i].data, base[b].e[i].data, im.e[i].nbytes); }
     }
-    for (char *line; (line = strtok_r(NULL, "\n", &sp));) apply(&im, line);
+    int edits = 0;
+    for (char *line; (line = strtok_r(NULL, "\n", &sp)); edits++) apply(&im, line);
     const char *path = fz_path("fuzz.h5");
-    if (write_image(&im, path) == 0) {
+    if (write_image(&im, path) != 0) {
+        if (!edits) abort();  // the baseline itself must be writable
+    } else {
         qp_status st = {0};
         ckpt_meta meta;
         ModelConfig c;
         if (b < 2) {
             Model *m = b ? &model_q : &model_lora;
-            if (ckpt_read_meta(path, &meta, &c, &st)) one_line(&st);
+            // An unedited baseline must load: otherwise the harness tests nothing.
+            if (ckpt_read_meta(path, &meta, &c, &st)) { one_line(&st); if (!edits) abort(); }
             float *om = malloc((m->n_params ? m->n_params : 1) * sizeof(float));
             float *ov = malloc((m->n_params ? m->n_params : 1) * sizeof(float));
             int64_t t;
             qp_status s2 = {0}, s3 = {0};
-            if (ckpt_load(path, m, hash, &meta, om, ov, &t, &s2)) one_line(&s2);
+            if (ckpt_load(path, m, hash, &meta, om, ov, &t, &s2)) { one_line(&s2); if (!edits) abort(); }
             if (ckpt_load(path, m, NULL, &meta, NULL, NULL, NULL, &s3)) one_line(&s3);
             free(om);
             free(ov);
         } else {
             CalibSet set;
             if (stats_load(path, &cfg, hash, 1, &set, &st) == 0) calib_set_free(&set);
-            else one_line(&st);
+            else { one_line(&st); if (!edits) abort(); }
             qp_status s2 = {0};
             if (stats_load(path, &cfg, NULL, 0, &set, &s2) == 0) calib_set_free(&set);
             else one_line(&s2);
