@@ -1,6 +1,0 @@
-build-fuzz/obj/trainer/options.o: trainer/options.c trainer/options.h \
-  core/check.h
-
-trainer/options.h:
-
-core/check.h:
