@@ -74,25 +74,31 @@ static double mean_layer_error(const Model *m, double *const *R, float *Wq) {
     return n ? sum / n : 0.0;
 }
 
-// Σ over positions of Σ_v (q−f)² and of KL(p_f‖p_q) for rows (N,V) of logits.
+// Σ over positions of Σ_v (q−f)² and of KL(p_f‖p_q) for rows (N,V) of logits. Rows are
+// reduced in fixed chunks whose partials are added in chunk order (no `omp reduction` on
+// floating point), so the numbers do not depend on the thread count.
+enum { DIFF_CHUNKS = 64 };
 static void logit_diffs(const float *q, const float *f, int64_t N, int V, double *mse, double *kl) {
-    double s_mse = 0, s_kl = 0;
-#pragma omp parallel for schedule(static) reduction(+ : s_mse, s_kl)
-    for (int64_t r = 0; r < N; r++) {
-        const float *qr = q + (size_t)r * V, *fr = f + (size_t)r * V;
-        double mq = qr[0], mf = fr[0];
-        for (int v = 1; v < V; v++) { if (qr[v] > mq) mq = qr[v]; if (fr[v] > mf) mf = fr[v]; }
-        double zq = 0, zf = 0;
-        for (int v = 0; v < V; v++) { zq += exp((double)qr[v] - mq); zf += exp((double)fr[v] - mf); }
-        double lq = mq + log(zq), lf = mf + log(zf), k = 0, e = 0;
-        for (int v = 0; v < V; v++) {
-            double d = (double)qr[v] - (double)fr[v], lpf = (double)fr[v] - lf;
-            e += d * d;
-            k += exp(lpf) * (lpf - ((double)qr[v] - lq));
+    double p_mse[DIFF_CHUNKS] = {0}, p_kl[DIFF_CHUNKS] = {0};
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < DIFF_CHUNKS; c++)
+        for (int64_t r = N * c / DIFF_CHUNKS; r < N * (c + 1) / DIFF_CHUNKS; r++) {
+            const float *qr = q + (size_t)r * V, *fr = f + (size_t)r * V;
+            double mq = qr[0], mf = fr[0];
+            for (int v = 1; v < V; v++) { if (qr[v] > mq) mq = qr[v]; if (fr[v] > mf) mf = fr[v]; }
+            double zq = 0, zf = 0;
+            for (int v = 0; v < V; v++) { zq += exp((double)qr[v] - mq); zf += exp((double)fr[v] - mf); }
+            double lq = mq + log(zq), lf = mf + log(zf), k = 0, e = 0;
+            for (int v = 0; v < V; v++) {
+                double d = (double)qr[v] - (double)fr[v], lpf = (double)fr[v] - lf;
+                e += d * d;
+                k += exp(lpf) * (lpf - ((double)qr[v] - lq));
+            }
+            p_mse[c] += e;
+            p_kl[c] += k;
         }
-        s_mse += e;
-        s_kl += k;
-    }
+    double s_mse = 0, s_kl = 0;
+    for (int c = 0; c < DIFF_CHUNKS; c++) { s_mse += p_mse[c]; s_kl += p_kl[c]; }
     *mse = s_mse;
     *kl = s_kl;
 }
