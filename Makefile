@@ -110,8 +110,10 @@ test: test-deps
 	@$(MAKE) --no-print-directory all tests-bin
 	@BUILD=$(BUILD) bash tests/run.sh
 
+# LeakSanitizer suppressions (third-party runtimes only) are listed, with reasons, in tests/lsan.supp.
 asan:
-	@$(MAKE) --no-print-directory test BUILD=build-asan NATIVE=0 \
+	@LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
+	  $(MAKE) --no-print-directory test BUILD=build-asan NATIVE=0 \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  EXTRA_LDFLAGS="-fsanitize=address,undefined"
 

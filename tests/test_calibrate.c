@@ -109,8 +109,10 @@ static void test_oracle_stats(void) {
     model_free(&m);
 }
 
-// Windows through calib_set_run_text in batches of 3 equal one batch of all 5 (per-row sums:
-// the batch split must not matter beyond float64 summation order in Σxᵀx).
+// Windows through calib_set_run_text in batches of 3 equal one batch of all 5. sgemm is not
+// batch-invariant: OpenBLAS kernels (Haswell's among them) handle the remainder rows of M with
+// other micro-kernels, so one row's activations can differ in the last fp32 bits between batch
+// shapes. The bound is therefore fp32 rounding (1e-5 relative), not float64 summation order.
 static void test_run_text_and_file(void) {
     qp_status st = {0};
     Model m;
@@ -129,7 +131,7 @@ static void test_run_text_and_file(void) {
     int same = 1;
     for (int j = 0; j < a.n_layers * CALIB_IN_COUNT; j++) {
         same &= a.s[j]->count == 5 * T && a.s[j]->count == b.s[j]->count;
-        for (int i = 0; i < a.s[j]->n; i++) same &= fabs(a.s[j]->sum_sq[i] - b.s[j]->sum_sq[i]) <= 1e-9 * fabs(b.s[j]->sum_sq[i]);
+        for (int i = 0; i < a.s[j]->n; i++) same &= fabs(a.s[j]->sum_sq[i] - b.s[j]->sum_sq[i]) <= 1e-5 * fabs(b.s[j]->sum_sq[i]);
     }
     CHECK(same, "text calibration independent of the batch size (count 5*T per input)");
     CHECK(calib_set_run_text(&a, &m, &ts, T, 1, 5, 2, &st) != 0 && strstr(st.msg, "windows"),
@@ -267,8 +269,12 @@ static void test_model_init(const CalibSet *stats, init_method meth, const char 
             for (size_t e = 0; e < (size_t)R * lin.in; e++) worst_ab = fmax(worst_ab, fabs((double)m.A[i][e] - A[e]));
             for (size_t e = 0; e < (size_t)lin.out * R; e++) worst_ab = fmax(worst_ab, fabs((double)m.B[i][e] - B[e]));
         }
-    CHECK(packed_all && worst_w == 0, "%s %s: packed base == init_adapter's W~ for all 42 linears (max |diff| %.3g)",
-          init_method_name(meth), fmt_name, worst_w);
+    // A base of dq(q(W)) must match bit for bit. LoftQ and SRR quantize W − s·B·A, whose SVD factors
+    // depend on the thread count and BLAS kernels in the last bits; a block scale (absmax) then moves
+    // by an ulp, far below a quantization step, so those two get an fp32-rounding bound instead.
+    double w_tol = (meth == INIT_LOFTQ || meth == INIT_SRR) ? 1e-6 : 0;
+    CHECK(packed_all && worst_w <= w_tol, "%s %s: packed base == init_adapter's W~ for all 42 linears (max |diff| %.3g, bound %g)",
+          init_method_name(meth), fmt_name, worst_w, w_tol);
     CHECK(worst_ab <= 1e-4, "%s %s: model A,B == init_adapter's (max |diff| %.3g; thread counts may differ)",
           init_method_name(meth), fmt_name, worst_ab);
     CHECK(worst_sum <= 1e-5, "%s %s: W~ + s·B·A at the model level == expected (max |diff| %.3g)",

@@ -44,10 +44,10 @@ hf() { rm -rf "$D/$1"; mkdir -p "$D/$1"; cp "$HF"/* "$D/$1/"; }
 hf hf_emptycfg; : >"$D/hf_emptycfg/config.json"
 expect_error "empty config.json" "hf_emptycfg/config.json: invalid JSON at byte 0" "$Q" info --model "$D/hf_emptycfg"
 hf hf_utf8; printf '{"model_type": "ll\xffama"}' >"$D/hf_utf8/config.json"
-expect_error "non-UTF-8 config.json" "hf_utf8/config.json: invalid JSON at byte 17 .*UTF-8" "$Q" info --model "$D/hf_utf8"
-hf hf_dim; sed -i 's/"hidden_size": *64/"hidden_size": 128/' "$D/hf_dim/config.json"
-expect_error "config shape disagrees with the tensors" "hf_dim/model.safetensors: tensor model.embed_tokens.weight shape \[2048, 128\], found \[2048, 64\]" "$Q" info --model "$D/hf_dim"
-hf hf_huge; sed -i 's/"hidden_size": *64/"hidden_size": 1099511627776/' "$D/hf_huge/config.json"
+expect_error "non-UTF-8 config.json" "hf_utf8/config.json: invalid JSON at byte 18 .*expected valid UTF-8 in a string, found byte 0xff" "$Q" info --model "$D/hf_utf8"
+hf hf_dim; sed -i 's/"hidden_size": 128/"hidden_size": 256/' "$D/hf_dim/config.json"
+expect_error "config shape disagrees with the tensors" "hf_dim/model.safetensors: tensor model.embed_tokens.weight shape \[2048, 256\], found \[2048, 128\]" "$Q" info --model "$D/hf_dim"
+hf hf_huge; sed -i 's/"hidden_size": 128/"hidden_size": 1099511627776/' "$D/hf_huge/config.json"
 expect_error "absurd hidden_size in config.json" "hf_huge.*hidden_size|dim must be in" "$Q" info --model "$D/hf_huge"
 hf hf_trunc; head -c 4000 "$HF/model.safetensors" >"$D/hf_trunc/model.safetensors"
 expect_error "safetensors truncated inside the header" "hf_trunc/model.safetensors: " "$Q" info --model "$D/hf_trunc"
@@ -78,7 +78,7 @@ expect_error "empty TSV" "empty.tsv" tsv "$D/empty.tsv"
 printf 'sentence\tlabel\ngood film\t1\nno label here\nbad film\t0\n' >"$D/missing_col.tsv"
 expect_error "TSV row with a missing column" "missing_col.tsv:3" tsv "$D/missing_col.tsv"
 printf 'sentence\tlabel\ngood film\t4.5\nbad film\tfive\n' >"$D/score.tsv"
-expect_error "TSV non-numeric regression label" "score.tsv:3" tsv "$D/score.tsv" sentence --kind regress
+expect_error "TSV non-numeric regression label" "score.tsv:3" tsv "$D/score.tsv" sentence --regression
 printf 'sentence\tlabel\ngood film\t1\n' >"$D/nocol.tsv"
 expect_error "TSV column name not in the header" "nocol.tsv.*text" tsv "$D/nocol.tsv" text
 mkdir -p "$D/glue/SST-2"; printf 'sentence\tlabel\ngood\tpositive\n' >"$D/glue/SST-2/train.tsv"; cp "$D/glue/SST-2/train.tsv" "$D/glue/SST-2/dev.tsv"
@@ -88,7 +88,7 @@ expect_error "GLUE directory missing" "nowhere" "$Q" train --model "$M" --task s
 # ---- checkpoints and statistics files -------------------------------------------------------
 "$Q" init --quiet --model "$M" --format nf4 --rank 4 --init qlora --out "$D/ad.h5" >/dev/null 2>&1
 "$Q" calibrate --quiet --model "$M" --calib-text "$TX" --samples 4 --seq-len 32 --out "$D/stats.h5" >/dev/null 2>&1
-ev() { "$Q" eval --model "$M" --format nf4 --rank 4 --checkpoint "$1" --task sst2 --quiet; }
+ev() { "$Q" eval --model "$M" --checkpoint "$1" --task sst2 --quiet; }
 : >"$D/empty.h5"
 expect_error "empty checkpoint file" "empty.h5" ev "$D/empty.h5"
 printf 'this is not an HDF5 file at all\n' >"$D/text.h5"
@@ -110,8 +110,20 @@ expect_error "--rank -1" "--rank must be in" tr_opt --rank -1
 expect_error "--batch beyond int" "--batch expects an integer, got '99999999999'" tr_opt --batch 99999999999
 expect_error "--max-steps not a number" "--max-steps expects an integer, got 'ten'" tr_opt --max-steps ten
 expect_error "--warmup-ratio above 1" "--warmup-ratio must be in" tr_opt --warmup-ratio 1.5
-expect_error "--threads 0" "--threads" tr_opt --threads 0
+expect_error "--threads -1" "--threads must be in" tr_opt --threads -1
 expect_error "--seq-len 0" "--seq-len|--max-len" tr_opt --max-len 0
 expect_error "--grad-accum 0" "--grad-accum" tr_opt --grad-accum 0
 expect_error "--rank=4= (value with =)" "--rank expects an integer" tr_opt --rank=4=
 expect_error "option given twice" "--lr given twice" tr_opt --lr 1e-3 --lr 2e-3
+
+# ---- corrupted bytes in a checkpoint (v110 metadata checksums, Fletcher32 data) --------------
+sz=$(stat -c %s "$D/ad.h5")
+for off in 200 $((sz / 3)) $((sz - 300)); do
+  cp "$D/ad.h5" "$D/flip$off.h5"; printf '\x5a' | dd of="$D/flip$off.h5" bs=1 seek=$off conv=notrunc status=none
+  expect_error "checkpoint with byte $off overwritten" "flip$off.h5: " ev "$D/flip$off.h5"
+done
+
+# ---- non-UTF-8 text is data, not an error: the tokenizer maps the bytes (byte fallback) ------
+for i in $(seq 30); do printf 'Once upon a time \xff\xfe there was a \xc3( cat.\n'; done >"$D/latin.txt"
+out=$("$Q" ppl --model "$M" --text "$D/latin.txt" --seq-len 32 2>/dev/null); rc=$?
+[ $rc -eq 0 ] && [[ "$out" == *"ppl "* ]] && pass "non-UTF-8 text is tokenized, not refused ($out)" || fail "non-UTF-8 text: rc=$rc [$out]"

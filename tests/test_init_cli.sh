@@ -94,7 +94,14 @@ EOF
 "$Q" error --quiet --model "$M" --calib-text "$TX" --calib-stats "$D/stats.h5" --seq-len 64 --eval-windows 2 --format nf4 \
   --ranks 4 --inits qera-exact --csv "$D/err2.csv" >/dev/null 2>"$D/err" || fail "error --calib-stats: $(cat "$D/err")"
 a=$(grep '^qera-exact,nf4-b64,.*,4,0,' "$D/err.csv"); b=$(sed -n 2p "$D/err2.csv")
-[ -n "$a" ] && [ "$a" = "$b" ] && pass "error with --calib-stats == calibrating in-process ($b)" || fail "stats vs in-process: [$a] vs [$b]"
+# The two paths calibrate with different batch shapes, and sgemm is not batch-invariant under every
+# OpenBLAS kernel, so the metrics agree to fp32 rounding (1e-5 relative), the text fields exactly.
+close=$("$PY" -c '
+import sys
+a, b = sys.argv[1].split(","), sys.argv[2].split(",")
+ok = len(a) == len(b) == 8 and a[:5] == b[:5] and all(abs(float(x) - float(y)) <= 1e-5 * abs(float(y)) for x, y in zip(a[5:], b[5:]))
+print("ok" if ok else "differ")' "$a" "$b" 2>&1)
+[ -n "$a" ] && [ "$close" = ok ] && pass "error with --calib-stats == calibrating in-process ($b)" || fail "stats vs in-process: [$a] vs [$b] ($close)"
 
 # errors: one line each
 expect_error "calibrate without --out" "--out is required" "$Q" calibrate --quiet --model "$M" --calib-text "$TX"

@@ -124,5 +124,6 @@ int main(void) {
     run_case(&in, "lora", "reg");
     run_case(&in, "full", "lm");
     run_case(&in, "full", "cls");
+    free(in.ids); free(in.lens); free(in.targets); free(in.labels); free(in.scores); free(in.score_w); free(in.adapters);
     return tl_finish();
 }

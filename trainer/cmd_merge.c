@@ -12,6 +12,7 @@
 #include "model/model.h"
 #include "model/qmodel.h"
 #include "trainer/options.h"
+#include "trainer/qer_cli.h"
 #include "trainer/session.h"
 #include "trainer/verbs.h"
 #include <dirent.h>
@@ -146,7 +147,9 @@ static void list_dir(const char *dir, const char *rel) {
 int cmd_merge(int argc, char **argv) {
     const char *model = NULL, *ckpt = NULL, *out = NULL, *to = NULL, *dtype_s = NULL, *requant = NULL, *tok = NULL,
                *text = NULL;
-    int block = 0;
+    int block = 0, lossless = 0, qer_steps = 0, qer_samples = 128;
+    double qer_lr = 0.01;
+    const char *qer_text = NULL;
     qp_opt opts[] = {
         {"--model", OPT_STR, &model, NULL, "base model the checkpoint was trained on (llama2.c .bin, HF directory, .qm)", 1, 0, 0},
         {"--checkpoint", OPT_STR, &ckpt, NULL, "checkpoint (.h5) with the adapters and head", 1, 0, 0},
@@ -157,8 +160,13 @@ int cmd_merge(int argc, char **argv) {
         {"--block", OPT_INT, &block, "0", "block size of --requant; 0 = the format's default", 0, 1 << 20, 0},
         {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model copied as tokenizer.model (default: beside the model)", 1, 0, 0},
         {"--text", OPT_STR, &text, NULL, "text for the logits check (default: the assets' tinystories_valid_head.txt)", 1, 0, 0},
+        {"--lossless", OPT_FLAG, &lossless, NULL, "QER: merge on codes at the MXINT base's own bits into model.qm (docs/methods.md)", 1, 0, 0},
+        {"--qer-steps", OPT_INT, &qer_steps, "0", "--lossless: error-aware calibration, Adam steps per linear (0 = none)", 0, 100000, 0},
+        {"--qer-lr", OPT_FLOAT, &qer_lr, "0.01", "--lossless: calibration step size relative to rms(A), rms(B)", 0, 10, 0},
+        {"--qer-samples", OPT_INT, &qer_samples, "128", "--lossless: calibration windows (of up to 256 tokens)", 1, 1000000, 0},
+        {"--qer-text", OPT_STR, &qer_text, NULL, "--lossless: calibration text (default: the assets' tinystories_train_head.txt)", 1, 0, 0},
     };
-    opts_parse("merge", "--model M --checkpoint CKPT --out DIR [--to hf|llama2c|peft] [--dtype f32|f16|bf16] [--requant FORMAT [--block N]]",
+    opts_parse("merge", "--model M --checkpoint CKPT --out DIR [--to hf|llama2c|peft] [--dtype f32|f16|bf16] [--requant FORMAT [--block N] | --lossless [--qer-steps N]]",
                opts, sizeof opts / sizeof opts[0], argc, argv, 2);
     qp_status st = {0};
     if (!model) qp_die("--model is required");
@@ -172,6 +180,9 @@ int cmd_merge(int argc, char **argv) {
     quant_format qf = {0};
     if (requant && quant_parse_format(requant, block, 0, &qf, &st) != 0) qp_die("--requant: %s", st.msg);
     if (!requant && block) qp_die("--block needs --requant FORMAT");
+    if (lossless && requant) qp_die("--lossless and --requant both write model.qm; choose one");
+    if (!lossless && (opts[10].seen || opts[11].seen || opts[12].seen || opts[13].seen))
+        qp_die("--qer-steps, --qer-lr, --qer-samples and --qer-text need --lossless");
     if (export_check_new_dir(out, &st) != 0) qp_die("%s", st.msg);   // refuse before any work
     static char def_text[PATH_MAX];
     if (!text) {
@@ -197,6 +208,7 @@ int cmd_merge(int argc, char **argv) {
     printf("merge %s over %s: mode %s, rank %d, alpha %g, targets %s, base %s, head %s\n", ckpt, model, meta.mode, m.rank,
            (double)m.alpha, targets[0] ? targets : "-", fmtname, ckpt_head_name(m.head));
 
+    if (lossless && qer_check_model(&m, &st)) qp_die("%s: %s", ckpt, st.msg);  // refuse before any work
     char *tok_path = find_tokenizer(model, tok);
     int B, T;
     char batch_what[PATH_MAX + 128];
@@ -250,6 +262,20 @@ int cmd_merge(int argc, char **argv) {
                qmx, qmse);
     }
 
+    // --lossless: QER's merge on codes (trainer/qer_cli.h), checked and reported there.
+    QuantTensor **qer_bases = NULL;
+    qer_cli_result qr = {0};
+    if (lossless) {
+        static char def_qtext[PATH_MAX];
+        if (!qer_text) {
+            snprintf(def_qtext, sizeof def_qtext, "%s/text/tinystories_train_head.txt", session_assets_dir());
+            qer_text = def_qtext;
+        }
+        if (qer_steps > 0 && !tok_path) qp_die("--qer-steps needs a tokenizer for %s (--tokenizer)", qer_text);
+        qer_cli_opts qo = {qer_text, tok_path, qer_samples, cfg->max_seq_len < 256 ? cfg->max_seq_len : 256, qer_steps, qer_lr};
+        qer_bases = qer_cli_merge(&m, &qo, ids, B, T, &qr);
+    }
+
     // Everything goes into a staging directory renamed into place at the end.
     export_stage sg;
     if (export_stage_begin(&sg, out, &st) != 0) qp_die("%s", st.msg);
@@ -288,6 +314,12 @@ int cmd_merge(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/model.qm", sg.tmp);
         rc = qmodel_save(path, &qm.cfg, &qm.w, qm.qbase, (1u << LIN_COUNT) - 1, &st);
     }
+    if (!rc && lossless) {
+        unsigned qmask = 0;
+        for (int k = 0; k < LIN_COUNT; k++) qmask |= qer_bases[k] ? 1u << k : 0u;
+        snprintf(path, sizeof path, "%s/model.qm", sg.tmp);
+        rc = qmodel_save(path, &mc, &mw, qer_bases, qmask, &st);
+    }
     if (rc) { export_stage_abort(&sg); qp_die("%s", st.msg); }
     if (export_stage_commit(&sg, &st) != 0) qp_die("%s", st.msg);
     printf("wrote %s/ (%s%s%s):\n", sg.dir, to, to_l2c ? "" : " ", to_l2c ? "" : (to_peft ? "adapters f32" : export_dtype_name(dt)));
@@ -303,7 +335,15 @@ int cmd_merge(int argc, char **argv) {
     if (requant)
         printf(", \"requant\": {\"format\": \"%s\", \"weight_rel_err\": %.6g, \"max_abs_dlogit\": %.6g, \"mse_dlogit\": %.6g}", qname,
                qe.rel, qmx, qmse);
+    if (lossless)
+        printf(", \"lossless\": {\"bits_per_weight\": %.6g, \"codes\": %lld, \"changed\": %lld, \"overflow\": %lld, "
+               "\"weight_rel_err\": %.6g, \"rel_quant\": %.6g, \"rel_overflow\": %.6g, \"max_abs_dlogit_vs_unmerged\": %.6g, "
+               "\"max_abs_dlogit\": %.6g, \"mse_dlogit\": %.6g, \"calib_steps\": %d}",
+               qr.bits_per_weight, (long long)qr.rep.codes.n_codes, (long long)qr.rep.codes.n_changed,
+               (long long)qr.rep.codes.n_overflow, qr.rep.rel_err, qr.rep.rel_quant, qr.rep.rel_overflow, qr.eq_max_abs,
+               qr.fp_max_abs, qr.fp_mse, qer_steps);
     printf("}\n");
+    qmodel_free_bases(qer_bases, cfg->n_layers);
     if (requant) model_free(&qm);
     weights_free(&bw);
     weights_free(&mw);
