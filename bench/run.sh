@@ -7,7 +7,11 @@ BUILD=${BUILD:-build}
 SHAPE="288 6 6 6 768 32000 256 8"
 REF=${QPEFT_TORCH_REF:-../shared/bench/torch_lora_step.py}
 echo "shape: dim 288, 6 layers, 6 heads, hidden 768, vocab 32000, T 256, B 8, rank 8 on 7 linears, 2 threads"
-torch_line=$(/usr/bin/python3 "$REF" $SHAPE 2 2>/dev/null | tail -1)
+[ -f "$REF" ] || { echo "bench: PyTorch reference $REF not found (set QPEFT_TORCH_REF)" >&2; exit 1; }
+torch_line=$(/usr/bin/python3 "$REF" $SHAPE 2 2>"${TMPDIR:-/tmp}/qpeft-bench-torch.err" | tail -1)
+case "$torch_line" in *tokens/s=*) ;; *)
+  echo "bench: the PyTorch reference printed no result: $(tail -1 "${TMPDIR:-/tmp}/qpeft-bench-torch.err")" >&2; exit 1;;
+esac
 echo "$torch_line"
 q_line=$("$BUILD"/bench/bench_step $SHAPE 2 2>/dev/null | tail -1)
 echo "$q_line"

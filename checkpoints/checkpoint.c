@@ -84,7 +84,7 @@ static const char *const RESERVED[] = {
     "format_version", "qpeft_version", "model_hash", "dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads",
     "vocab_size", "max_seq_len", "norm_eps", "rope_theta", "tied_embeddings", "n_labels", "mode", "quant", "bits",
     "block", "double_quant", "bits_per_weight", "quant_modules", "rank", "alpha", "init", "target_modules", "head",
-    "task", "step", "epoch", "seed", "n_params", "extra_keys"};
+    "task", "step", "epoch", "seed", "n_params", "extra_keys", "adapter_quant"};
 
 static int extra_key_ok(const char *key) {
     if (!key[0] || strlen(key) >= sizeof((ckpt_extra *)0)->key) return 0;
@@ -270,6 +270,7 @@ static void write_root_attrs(qh5_file *f, const Model *m, const ckpt_meta *meta,
     qh5_attr_set_f64(f, "/", "norm_eps", c->norm_eps, st);
     qh5_attr_set_f64(f, "/", "rope_theta", c->rope_theta, st);
     qh5_attr_set_str(f, "/", "mode", meta->mode, st);
+    qh5_attr_set_str(f, "/", "adapter_quant", adapter_quant_names[m->adapter_quant], st);
     qh5_attr_set_str(f, "/", "quant", qmask ? quant_format_name(qf, NULL, 0) : "none", st);
     qh5_attr_set_i64(f, "/", "bits", qmask ? qf->bits : 0, st);
     qh5_attr_set_i64(f, "/", "block", qmask ? qf->block : 0, st);
@@ -439,6 +440,15 @@ static int read_model_fields(qh5_file *f, ckpt_meta *meta, qp_status *st) {
     if (h < 0) return qp_fail(st, "checkpoint %s: head '%s': expected lm, classify or regress", qh5_path(f), s);
     meta->head = (head_kind)h;
     meta->train = !strcmp(meta->mode, "full") ? TRAIN_FULL : TRAIN_ADAPTERS;
+    // adapter_quant came with QER training; a file without it was written before: "none".
+    meta->adapter_quant = AQUANT_NONE;
+    if (qh5_attr_exists(f, "/", "adapter_quant")) {
+        if (qh5_attr_get_str(f, "/", "adapter_quant", s, sizeof s, st)) return -1;
+        int k = 0;
+        while (k < AQUANT_COUNT && strcmp(s, adapter_quant_names[k])) k++;
+        if (k == AQUANT_COUNT) return qp_fail(st, "checkpoint %s: adapter_quant '%s': expected none or same", qh5_path(f), s);
+        meta->adapter_quant = (adapter_quant_kind)k;
+    }
     if (read_quant(f, meta, st)) return -1;
     meta->has_optimizer = qh5_exists(f, "optimizer/m");
     meta->has_base = qh5_exists(f, "base");
@@ -555,6 +565,9 @@ static int check_against_model(const char *path, const ckpt_meta *meta, const Mo
     if ((meta->train == TRAIN_FULL) != (m->train == TRAIN_FULL))
         return qp_fail(st, "checkpoint %s was made in mode %s, this model is set up for %s", path, meta->mode,
                        m->train == TRAIN_FULL ? "full fine-tuning" : "adapters");
+    if (meta->adapter_quant != m->adapter_quant)
+        return qp_fail(st, "checkpoint %s was made with --adapter-quant %s, this model has %s", path,
+                       adapter_quant_names[meta->adapter_quant], adapter_quant_names[m->adapter_quant]);
     if (meta->rank != m->rank) return qp_fail(st, "checkpoint %s was made with rank %d, this model has rank %d", path, meta->rank, m->rank);
     if (meta->alpha != m->alpha) return qp_fail(st, "checkpoint %s was made with alpha %g, this model has alpha %g", path, meta->alpha, m->alpha);
     unsigned tm = m->rank > 0 ? m->target_mask : 0;

@@ -60,6 +60,7 @@ typedef struct {
     unsigned target_mask;      // bit k: lin_kind k carries an adapter
     head_kind head;
     train_kind train;
+    adapter_quant_kind adapter_quant; // root attribute adapter_quant: "none" | "same" (absent: none)
     unsigned quant_mask;       // bit k: lin_kind k has a packed base (in every layer)
     quant_format quant;        // format of the packed bases (kind QUANT_F32 when none)
     double bits_per_weight;    // stored bits / weights over the packed bases (0 when none)
@@ -89,8 +90,8 @@ int ckpt_save(const char *path, const Model *m, const ckpt_meta *meta, const flo
 int ckpt_read_meta(const char *path, ckpt_meta *meta, ModelConfig *cfg, qp_status *st);
 
 // Load a checkpoint into m after validating it against m: format version, model hash (when
-// expected_hash is non-NULL), config, training mode, rank, alpha, target set, head, quantized
-// set and format, n_params and every shape. Replaces m's trainable values and, when the file
+// expected_hash is non-NULL), config, training mode, adapter quantization, rank, alpha, target
+// set, head, quantized set and format, n_params and every shape. Replaces m's trainable values and, when the file
 // has them, its packed bases. opt_m/opt_v (n_params) may be NULL to skip the optimizer state;
 // if given, the file must have it. On failure m is untouched (opt_m/opt_v may be partly written).
 int ckpt_load(const char *path, Model *m, const char *expected_hash, ckpt_meta *meta, float *opt_m, float *opt_v,

@@ -78,14 +78,44 @@ static int classify_type(hid_t t, char *desc, size_t cap) {
 
 // ---- errors ------------------------------------------------------------------------------------
 
+// HDF5 1.10 crashes (SIGSEGV in H5F__close_cb) in its exit-time shutdown when an H5Fclose has
+// failed, which is what a full disk does to a writer: the close retries the flush, fails, and
+// leaves a half-closed file behind. So the library's own atexit hook is switched off and ours
+// skips H5close once any close failed; the process is exiting, so nothing is lost but tidiness.
+static int h5_close_failed;
+static void h5_shutdown(void) {
+    if (!h5_close_failed) H5close();
+}
+
 static void quiet_hdf5(void) {
+    static int hooked;
+    if (!hooked) {  // before the library initialises (H5dont_atexit is refused after that)
+        hooked = 1;
+        H5dont_atexit();
+        atexit(h5_shutdown);
+    }
     // HDF5 prints its whole error stack to stderr by default; we report one line instead.
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
+// The innermost description. The POSIX driver's I/O failures read "file write failed: time =
+// <ctime, with its newline>, filename = ..., errno = 28, error message = 'No space left on
+// device', buf = ..."; those are cut to "file write failed: No space left on device". Control
+// characters become spaces, so the reason is always part of one line.
 static herr_t first_error(unsigned n, const H5E_error2_t *e, void *data) {
     char *out = data;
-    if (n == 0 && e->desc && e->desc[0]) snprintf(out, 256, "%s", e->desc);
+    if (n != 0 || !e->desc || !e->desc[0]) return 0;
+    const char *key = "error message = '";
+    const char *em = strstr(e->desc, key), *colon = strchr(e->desc, ':');
+    if (em && colon && colon < em) {
+        em += strlen(key);
+        const char *q = strchr(em, '\'');
+        snprintf(out, 256, "%.*s: %.*s", (int)(colon - e->desc), e->desc, (int)(q ? q - em : (ptrdiff_t)strlen(em)), em);
+    } else {
+        snprintf(out, 256, "%s", e->desc);
+    }
+    for (char *c = out; *c; c++)
+        if ((unsigned char)*c < 0x20) *c = ' ';
     return 0;
 }
 
@@ -234,7 +264,10 @@ qh5_file *qh5_create(const char *path, qp_status *st) {
 
 void qh5_abort(qh5_file *f) {
     if (!f) return;
-    if (f->fid >= 0) { H5Fclose(f->fid); H5Eclear2(H5E_DEFAULT); }
+    if (f->fid >= 0) {
+        if (H5Fclose(f->fid) < 0) h5_close_failed = 1;  // see h5_shutdown
+        H5Eclear2(H5E_DEFAULT);
+    }
     if (f->tmp) unlink(f->tmp);
     free(f->path);
     free(f->tmp);
@@ -265,7 +298,7 @@ int qh5_commit(qh5_file *f, qp_status *st) {
     if (rc == 0 && (rc = fault_step(f, st, "close")) == 0) {
         herr_t e = H5Fclose(f->fid);
         f->fid = -1;
-        if (e < 0) rc = h5fail(f, st, "cannot close %s", f->tmp);
+        if (e < 0) { h5_close_failed = 1; rc = h5fail(f, st, "cannot close %s", f->tmp); }
     }
     if (rc == 0 && (rc = fault_step(f, st, "fsync")) == 0 && fsync_path(f->tmp, O_RDONLY) != 0)
         rc = h5fail(f, st, "cannot fsync %s: %s", f->tmp, strerror(errno));
@@ -341,7 +374,8 @@ int qh5_write(qh5_file *f, const char *path, qh5_type type, int rank, const int6
     if (d < 0) rc = h5fail(f, st, "%s: cannot create dataset", p);
     else if (nbytes && H5Dwrite(d, mem_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
         rc = h5fail(f, st, "%s: cannot write %zu bytes", p, nbytes);
-    if (d >= 0) H5Dclose(d);
+    // Closing a chunked dataset writes its last chunks: a full disk can first show here.
+    if (d >= 0 && H5Dclose(d) < 0 && rc == 0) rc = h5fail(f, st, "%s: cannot write %zu bytes", p, nbytes);
     H5Pclose(dcpl);
     H5Sclose(space);
     return rc;
@@ -561,6 +595,17 @@ int qh5_attr_get_f64(qh5_file *f, const char *obj, const char *name, double *out
     H5Aclose(a);
     H5Oclose(o);
     return rc;
+}
+
+int qh5_attr_exists(qh5_file *f, const char *obj, const char *name) {
+    const char *p;
+    qp_status st = {0};
+    if (norm_path(f, obj, &p, &st) || object_kind(f->fid, p) == H5I_BADID) return 0;
+    hid_t o = H5Oopen(f->fid, p[0] ? p : "/", H5P_DEFAULT);
+    if (o < 0) return 0;
+    int r = H5Aexists(o, name) > 0;
+    H5Oclose(o);
+    return r;
 }
 
 int qh5_attr_get_str(qh5_file *f, const char *obj, const char *name, char *buf, size_t cap, qp_status *st) {

@@ -73,6 +73,9 @@ int qh5_read(qh5_file *f, const char *path, qh5_type type, int rank, const int64
 int qh5_attr_get_str(qh5_file *f, const char *obj, const char *name, char *buf, size_t cap, qp_status *st);
 int qh5_attr_get_i64(qh5_file *f, const char *obj, const char *name, int64_t *out, qp_status *st);
 int qh5_attr_get_f64(qh5_file *f, const char *obj, const char *name, double *out, qp_status *st);
+// 1 if obj exists and carries an attribute `name` (any type), else 0 (for optional attributes
+// that newer writers add: a reader of an older file takes the documented default).
+int qh5_attr_exists(qh5_file *f, const char *obj, const char *name);
 // Names of the direct children of a group, sorted by name: *names is a malloc'd array of
 // malloc'd strings; free with qh5_free_list.
 int qh5_list(qh5_file *f, const char *group, char ***names, size_t *count, qp_status *st);

@@ -28,15 +28,28 @@ static int merge(const Model *m, int with_adapters, ModelConfig *cfg, ModelWeigh
     // Model keeps it (the trainable block in adapter modes), then each linear's W~ (+ s·B·A).
     memcpy(out->mem, m->w.mem, out->n_floats * sizeof(float));
     if (cfg->n_labels > 0) memcpy(out->score, m->w.score, (size_t)cfg->n_labels * cfg->dim * sizeof(float));
+    float *Aq = NULL, *Bq = NULL;  // QER mode's quantized adapters (largest linear)
     for (int l = 0; l < cfg->n_layers; l++)
         for (int k = 0; k < LIN_COUNT; k++) {
             Linear lin = model_linear(m, l, k);
             float *dst = slot(out, &lin, l, k);
+            if (with_adapters && lin.qer) {
+                // QER (--adapter-quant same): the layer computes x·W_qerᵀ; W_qer is the weight.
+                if (!Aq) {  // IC, OC ≤ max(C, H) for every linear
+                    size_t n = (size_t)lin.rank * (size_t)(cfg->dim > cfg->hidden_dim ? cfg->dim : cfg->hidden_dim);
+                    Aq = xmalloc(n * sizeof(float));
+                    Bq = xmalloc(n * sizeof(float));
+                }
+                linear_qer_weight(&lin, dst, Aq, Bq);
+                continue;
+            }
             if (lin.qw) quant_dequantize_rows(lin.qw, 0, lin.out, dst);
             // W (OC,IC) += s · B (OC,R) · A (R,IC): the adapter path y += s·(x·Aᵀ)·Bᵀ = x·(s·B·A)ᵀ.
             if (with_adapters && lin.rank > 0)
                 la_sgemm(0, 0, lin.out, lin.in, lin.rank, lin.scale, lin.B, lin.rank, lin.A, lin.in, 1.0f, dst, lin.in);
         }
+    free(Aq);
+    free(Bq);
     return 0;
 }
 

@@ -11,6 +11,8 @@
 // Fresh fp32 weights (*out, config *cfg = m->cfg) holding m's merged model: every linear's base
 // W~ (packed bases dequantized, fp32 ones copied) plus s·B·A where an adapter sits (la_sgemm,
 // fp32 accumulate), all other tensors and the head copied. A full fine-tuning model is copied.
+// In QER mode (m->adapter_quant == AQUANT_SAME) an adapted linear's slot is the weight its forward
+// uses, W_qer (model/linear.h), so the merged fp32 model's logits are the checkpoint model's.
 int merge_weights(const Model *m, ModelConfig *cfg, ModelWeights *out, qp_status *st);
 // The same without the adapters: the base W~ a PEFT user must load under the adapters.
 int merge_base_weights(const Model *m, ModelConfig *cfg, ModelWeights *out, qp_status *st);

@@ -40,13 +40,16 @@ int qer_check_model(const Model *m, qp_status *st) {
 }
 
 // Quantized adapters of linear i in the base's format: A~ (R,IC) blocks along IC (aligned with
-// the base's blocks), B~ (OC,R) one (partial) block per row when R ≤ block.
+// the base's blocks), B~ (OC,R) one (partial) block per row when R ≤ block. The same calls as
+// the training forward's (model/linear.c, linear_qer_weight).
 static void quantized_adapters(const Model *m, int i, const quant_format *f, int OC, int IC, float *Aq, float *Bq) {
-    quant_fake(Aq, m->A[i], m->rank, IC, f);
-    quant_fake(Bq, m->B[i], OC, m->rank, f);
+    quant_qer_fake(Aq, m->A[i], m->rank, IC, f);
+    quant_qer_fake(Bq, m->B[i], OC, m->rank, f);
 }
 
-// P (OC,IC) = s·Bq·Aq in double, r in order: each product of two MXINT values is exact.
+// P (OC,IC) = s·Bq·Aq in double, r in order: each product of two MXINT values is exact. (The
+// same sums, element by element, as quant_qer_adapter_codes: adding a skipped zero term changes
+// nothing, and the sum is scaled by s last in both.)
 static void product_double(double *P, const float *Bq, const float *Aq, float s, int OC, int IC, int R) {
     for (int o = 0; o < OC; o++) {
         double *p = P + (size_t)o * IC;
@@ -70,9 +73,11 @@ void qer_linear_codes(const Model *m, int l, int k, int32_t *d, float *Pq, float
     float *Aq = xmalloc((size_t)R * IC * sizeof(float)), *Bq = xmalloc((size_t)OC * R * sizeof(float));
     double *P = xmalloc((size_t)OC * IC * sizeof(double));
     quantized_adapters(m, i, quant_tensor_format(base), OC, IC, Aq, Bq);
-    product_double(P, Bq, Aq, lin.scale, OC, IC, R);
-    quant_qer_correction_codes(base, P, d);
-    if (Pq) for (size_t j = 0; j < (size_t)OC * IC; j++) Pq[j] = (float)P[j];
+    quant_qer_adapter_codes(base, Aq, Bq, R, lin.scale, d);
+    if (Pq) {
+        product_double(P, Bq, Aq, lin.scale, OC, IC, R);
+        for (size_t j = 0; j < (size_t)OC * IC; j++) Pq[j] = (float)P[j];
+    }
     if (Pf) {
         product_double(P, m->B[i], m->A[i], lin.scale, OC, IC, R);
         for (size_t j = 0; j < (size_t)OC * IC; j++) Pf[j] = (float)P[j];
@@ -87,7 +92,7 @@ typedef struct {
     float s;
     const QuantTensor *base;
     float *Aq, *Bq, *wq, *weff;  // adapters quantized; dq(base); W_qer (fp32, exact)
-    double *P, *wref, *wunc, *wqer;
+    double *wref, *wunc, *wqer;
     int32_t *d;
 } LinWork;
 
@@ -98,14 +103,13 @@ static void lw_alloc(LinWork *w, int OC, int IC, int R) {
     w->Bq = xmalloc((size_t)OC * R * sizeof(float));
     w->wq = xmalloc(n * sizeof(float));
     w->weff = xmalloc(n * sizeof(float));
-    w->P = xmalloc(n * sizeof(double));
     w->wref = xmalloc(n * sizeof(double));
     w->wunc = xmalloc(n * sizeof(double));
     w->wqer = xmalloc(n * sizeof(double));
     w->d = xmalloc(n * sizeof(int32_t));
 }
 static void lw_free(LinWork *w) {
-    free(w->Aq); free(w->Bq); free(w->wq); free(w->weff); free(w->P); free(w->wref); free(w->wunc); free(w->wqer);
+    free(w->Aq); free(w->Bq); free(w->wq); free(w->weff); free(w->wref); free(w->wunc); free(w->wqer);
     free(w->d);
 }
 
@@ -128,11 +132,10 @@ static void lw_ref(LinWork *w, const float *A, const float *B) {
 static void lw_eval(LinWork *w, const float *A, const float *B, quant_qer_count *cnt) {
     const quant_format *f = quant_tensor_format(w->base);
     const int IC = w->IC, W = f->bits;
-    quant_fake(w->Aq, A, w->R, IC, f);
-    quant_fake(w->Bq, B, w->OC, w->R, f);
-    product_double(w->P, w->Bq, w->Aq, w->s, w->OC, IC, w->R);
-    quant_qer_correction_codes(w->base, w->P, w->d);
-    quant_qer_effective(w->base, w->d, w->weff);
+    quant_qer_fake(w->Aq, A, w->R, IC, f);
+    quant_qer_fake(w->Bq, B, w->OC, w->R, f);
+    quant_qer_adapter_codes(w->base, w->Aq, w->Bq, w->R, w->s, w->d);
+    quant_qer_adapter_weight(w->base, w->Aq, w->Bq, w->R, w->s, w->weff);  // == quant_qer_effective(base, d)
     if (cnt) {
         QuantTensor *mq = quant_qer_merge_codes(w->base, w->d, cnt);
         quant_tensor_free(mq);
@@ -215,7 +218,7 @@ int qer_effective_weights(const Model *m, ModelConfig *cfg, ModelWeights *out, q
     if (cfg->n_labels > 0) memcpy(out->score, m->w.score, (size_t)cfg->n_labels * cfg->dim * sizeof(float));
     int OC, IC;
     max_dims(m, &OC, &IC);
-    int32_t *d = xmalloc((size_t)OC * IC * sizeof(int32_t));
+    float *Aq = xmalloc((size_t)m->rank * IC * sizeof(float)), *Bq = xmalloc((size_t)OC * m->rank * sizeof(float));
     for (int l = 0; l < m->cfg.n_layers; l++)
         for (int k = 0; k < LIN_COUNT; k++) {
             int i = l * LIN_COUNT + k;
@@ -223,10 +226,10 @@ int qer_effective_weights(const Model *m, ModelConfig *cfg, ModelWeights *out, q
             Linear lin = model_linear(m, l, k);
             float *dst = slot(out, lin.out, lin.in, l, k);
             if (!adapted(m, i)) { quant_dequantize_rows(m->qbase[i], 0, lin.out, dst); continue; }
-            qer_linear_codes(m, l, k, d, NULL, NULL);
-            quant_qer_effective(m->qbase[i], d, dst);
+            lin.qer = 1;  // the weight the QER-mode forward computes (model/linear.h), whatever m's mode
+            linear_qer_weight(&lin, dst, Aq, Bq);
         }
-    free(d);
+    free(Aq); free(Bq);
     return 0;
 }
 

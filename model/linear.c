@@ -1,15 +1,53 @@
 // model/linear.c — base + low-rank adapter linear layer, forward and backward.
 // Tested by tests/test_linear.c (finite differences, packed vs fp32 bit-equality).
 #include "model/linear.h"
+#include "core/check.h"
 #include "core/la.h"
+#include "quant/qer.h"
 #include <string.h>
 
-// Scratch layout: [dequantized base (OC*IC) if packed | xin (BT*IC) | dxa (BT*R) | tmp (BT*IC)].
+// Scratch layout: [dequantized base (OC*IC) if packed | xin (BT*IC) | dxa (BT*R) | tmp (BT*IC)];
+// QER mode: [W_qer (OC*IC) | q(A) (R*IC) | q(B) (OC*R) | dxa (BT*R)].
 size_t linear_scratch_floats(const Linear *lin, int BT) {
     size_t n = 0;
+    if (lin->qer) return (size_t)lin->out * lin->in + (size_t)lin->rank * (lin->in + lin->out) + (size_t)BT * lin->rank;
     if (lin->qw) n += (size_t)lin->out * lin->in;
     if (lin->rank > 0) n += 2 * (size_t)BT * lin->in + (size_t)BT * lin->rank;
     return n;
+}
+
+void linear_qer_weight(const Linear *lin, float *w, float *Aq, float *Bq) {
+    QP_ASSERT(lin->qer && lin->qw && lin->rank > 0);
+    const quant_format *f = quant_tensor_format(lin->qw);
+    quant_qer_fake(Aq, lin->A, lin->rank, lin->in, f);   // A (R,IC): blocks along IC, aligned with W's
+    quant_qer_fake(Bq, lin->B, lin->out, lin->rank, f);  // B (OC,R): blocks along R
+    quant_qer_adapter_weight(lin->qw, Aq, Bq, lin->rank, lin->scale, w);
+}
+
+// QER forward: out = inp·W_qerᵀ (the same sgemm as a merged packed base, so the logits of the
+// merged model are bit for bit these), and xa = inp·q(A)ᵀ for dB.
+static void qer_forward(float *out, float *xa, const float *inp, const Linear *lin, int BT, float *scratch) {
+    const int IC = lin->in, OC = lin->out, R = lin->rank;
+    float *w = scratch, *Aq = w + (size_t)OC * IC, *Bq = Aq + (size_t)R * IC;
+    linear_qer_weight(lin, w, Aq, Bq);
+    la_sgemm(0, 1, BT, OC, IC, 1.0f, inp, IC, w, IC, 0.0f, out, OC);
+    la_sgemm(0, 1, BT, R, IC, 1.0f, inp, IC, Aq, IC, 0.0f, xa, R);
+}
+
+// QER backward, straight through q(A), q(B), the rounding onto the grid and the clamp (W_qer's
+// Jacobian in the product P = s·q(B)·q(A) taken as the identity). With g = dL/dout and
+// G = gᵀ·inp = dL/dW_qer:  dB = s·G·q(A)ᵀ = s·gᵀ·(inp·q(A)ᵀ) = s·gᵀ·xa,
+// dA = s·q(B)ᵀ·G = (s·g·q(B))ᵀ·inp = dxaᵀ·inp, and dinp = g·W_qer (the true derivative).
+// W_qer and q(B) are recomputed from the unchanged A, B (the same values as the forward's).
+static void qer_backward(float *dinp, const float *dout, const float *inp, const float *xa, const Linear *lin,
+                         int BT, float *scratch) {
+    const int IC = lin->in, OC = lin->out, R = lin->rank;
+    float *w = scratch, *Aq = w + (size_t)OC * IC, *Bq = Aq + (size_t)R * IC, *dxa = Bq + (size_t)OC * R;
+    linear_qer_weight(lin, w, Aq, Bq);
+    la_sgemm(0, 0, BT, R, OC, lin->scale, dout, OC, Bq, R, 0.0f, dxa, R);
+    if (lin->dB) la_sgemm(1, 0, OC, R, BT, lin->scale, dout, OC, xa, R, 1.0f, lin->dB, R);
+    if (lin->dA) la_sgemm(1, 0, R, IC, BT, 1.0f, dxa, R, inp, IC, 1.0f, lin->dA, IC);
+    if (dinp) la_sgemm(0, 0, BT, IC, OC, 1.0f, dout, OC, w, IC, 1.0f, dinp, IC);
 }
 
 // The base weight as fp32: the stored copy, or the packed one dequantized whole into scratch.
@@ -34,6 +72,11 @@ static const float *adapter_input(const float *inp, const float *drop, size_t n,
 void linear_forward(float *out, float *xa, const float *inp, const float *drop, const Linear *lin,
                     int BT, float *scratch) {
     const int IC = lin->in, OC = lin->out, R = lin->rank;
+    if (lin->qer) {
+        QP_ASSERT(!drop && !lin->dw);  // no adapter dropout, no full fine-tuning in QER mode
+        qer_forward(out, xa, inp, lin, BT, scratch);
+        return;
+    }
     const float *w = base_weight(lin, &scratch);
     // out (BT,OC) = inp (BT,IC) · wᵀ
     la_sgemm(0, 1, BT, OC, IC, 1.0f, inp, IC, w, IC, 0.0f, out, OC);
@@ -50,6 +93,11 @@ void linear_forward(float *out, float *xa, const float *inp, const float *drop, 
 void linear_backward(float *dinp, const float *dout, const float *inp, const float *drop, const float *xa,
                      const Linear *lin, int BT, float *scratch) {
     const int IC = lin->in, OC = lin->out, R = lin->rank;
+    if (lin->qer) {
+        QP_ASSERT(!drop && !lin->dw);
+        qer_backward(dinp, dout, inp, xa, lin, BT, scratch);
+        return;
+    }
     if (lin->dw) la_sgemm(1, 0, OC, IC, BT, 1.0f, dout, OC, inp, IC, 1.0f, lin->dw, IC);
     if (dinp) {
         const float *w = base_weight(lin, &scratch);

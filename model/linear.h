@@ -1,7 +1,14 @@
 // model/linear.h — the one place a frozen base weight (fp32 or packed quantized) meets its
 // low-rank adapter:  out = inp·Wᵀ + s·((inp⊙drop)·Aᵀ)·Bᵀ.
 // A is (R, IC) and B is (OC, R), PEFT's lora_A/lora_B layouts, so export is a copy.
-// Tested by tests/test_layers.c (finite differences) and tests/test_quant_linear.c.
+// QER mode (qer = 1, `train --adapter-quant same`, docs/methods.md "QER"): the adapter is stored
+// in the packed MXINT base's own format and merged on its grid, so the layer computes
+//   out = inp·W_qerᵀ,  W_qer = clamp(v + rint(s·q(B)·q(A)/Δ), −M, M)·Δ   (quant/qer.h)
+// — exactly the weight `merge --lossless` deploys — with straight-through gradients to the fp
+// masters A, B: dA = s·q(B)ᵀ·G, dB = s·G·q(A)ᵀ, G = doutᵀ·inp (never formed: computed as the
+// low-rank products below), dinp = dout·W_qer (exact). No dropout in this mode.
+// Tested by tests/test_layers.c (finite differences), tests/test_quant_linear.c and
+// tests/test_qer_train.c (QER mode).
 #ifndef QP_MODEL_LINEAR_H
 #define QP_MODEL_LINEAR_H
 #include <stddef.h>
@@ -17,12 +24,17 @@ typedef struct {
     const float *A;         // (R, IC)
     const float *B;         // (OC, R)
     float *dA, *dB;         // gradients (accumulated, +=), or NULL when frozen
+    int qer;                // 1: QER mode (above); needs qw in MXINT and rank > 0
 } Linear;
 
 // Floats of scratch linear_forward/backward need for BT rows.
 size_t linear_scratch_floats(const Linear *lin, int BT);
 
-// out (BT,OC); xa (BT,R) saved for backward (may be NULL when R == 0);
+// QER mode: the layer's weight W_qer (OC,IC) into w, and q(A) (R,IC), q(B) (OC,R) into Aq, Bq —
+// what linear_forward uses, for the merge's reference (init/qer.h) and merge_weights.
+void linear_qer_weight(const Linear *lin, float *w, float *Aq, float *Bq);
+
+// out (BT,OC); xa (BT,R) saved for backward (QER mode: inp·q(A)ᵀ) (may be NULL when R == 0);
 // inp (BT,IC); drop (BT,IC) dropout multipliers (0 or 1/(1-p)) on the adapter path, or NULL.
 void linear_forward(float *out, float *xa, const float *inp, const float *drop, const Linear *lin,
                     int BT, float *scratch);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 const char *const lin_names[LIN_COUNT] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+const char *const adapter_quant_names[AQUANT_COUNT] = {"none", "same"};
 
 static int lin_in(const ModelConfig *c, int k) {
     if (k == LIN_O) return c->n_heads * config_head_size(c);
@@ -128,6 +129,7 @@ Linear model_linear(const Model *m, int l, int k) {
         lin.scale = m->alpha / (float)m->rank;
         lin.A = m->A[i]; lin.B = m->B[i];
         lin.dA = m->dA[i]; lin.dB = m->dB[i];
+        lin.qer = m->adapter_quant == AQUANT_SAME;
     }
     return lin;
 }
@@ -136,8 +138,10 @@ static size_t max_scratch(const Model *m, int BT) {
     size_t s = 0;
     for (int k = 0; k < LIN_COUNT; k++) {
         Linear lin = model_linear(m, 0, k);
-        // a packed base may be added after allocation: always count the dequantization tile
-        size_t n = (size_t)lin.out * lin.in + 2 * (size_t)BT * lin.in + (size_t)BT * m->rank;
+        // a packed base may be added, or QER mode set, after allocation: always count the
+        // dequantization tile and QER's quantized adapters (linear_scratch_floats)
+        size_t n = (size_t)lin.out * lin.in + 2 * (size_t)BT * lin.in + (size_t)BT * m->rank +
+                   (size_t)m->rank * (lin.in + lin.out);
         if (n > s) s = n;
     }
     return s;

@@ -17,6 +17,10 @@ extern const char *const lin_names[LIN_COUNT];  // "q_proj", ..., "down_proj" (H
 
 typedef enum { HEAD_LM = 0, HEAD_CLASSIFY, HEAD_REGRESS } head_kind;
 typedef enum { TRAIN_NONE = 0, TRAIN_FULL, TRAIN_ADAPTERS } train_kind;
+// How the adapters enter the forward: fp32 (W~ + s·B·A) or, AQUANT_SAME, quantized in the packed
+// MXINT base's own format and merged on its grid (QER, model/linear.h). Names "none", "same".
+typedef enum { AQUANT_NONE = 0, AQUANT_SAME, AQUANT_COUNT } adapter_quant_kind;
+extern const char *const adapter_quant_names[AQUANT_COUNT];
 
 // Activations kept for backward; leading L dimension as llm.c. Sizes in model_acts_floats.
 typedef struct {
@@ -58,6 +62,7 @@ typedef struct {
     unsigned target_mask;        // bit i set: lin_kind i carries an adapter
     head_kind head;
     train_kind train;
+    adapter_quant_kind adapter_quant; // AQUANT_SAME: every adapted linear runs in QER mode
     // Trainable block: adapters (per layer, per target: A (R,IC) then B (OC,R)) then the
     // score head (n_labels, C) when present; in full fine-tuning it is the weights' own block.
     float *params, *grads; size_t n_params;

@@ -100,6 +100,28 @@ void mxint_quantize(QuantTensor *q, const float *w) {
     }
 }
 
+// Fake quantization dq(q(x)) without a QuantTensor (nothing allocated: QER's training step uses
+// it on the adapters every step). The fast quantizer's rule — same exponent, m = min(rint(|x|·2^k),
+// M) (so a NaN element becomes +M like fminf there), the sign kept for m = 0 (a stored −0
+// dequantizes to −0.0f) — and the exact value ±m·2^(e−(w−2)), so the result equals quant_fake's
+// bit for bit (tests/test_qer_train.c checks it with memcmp, −0 and NaN included).
+void mxint_fake_rows(float *out, const float *w, int rows, int cols, int W, int B) {
+    const double mmax = (double)((1 << (W - 1)) - 1);
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols > QUANT_OMP_MIN)
+    for (int r = 0; r < rows; r++)
+        for (int j0 = 0; j0 < cols; j0 += B) {
+            int n = cols - j0 < B ? cols - j0 : B;
+            const float *x = w + (size_t)r * cols + j0;
+            float *o = out + (size_t)r * cols + j0;
+            int e = block_exponent(block_amax(x, n));
+            for (int j = 0; j < n; j++) {
+                double m = fmin(nearbyint(ldexp(fabs((double)x[j]), W - 2 - e)), mmax);
+                float v = (float)ldexp(m, e - (W - 2));
+                o[j] = x[j] < 0 ? -v : v;
+            }
+        }
+}
+
 // Fast dequantize: per block one scale 2^(e-(w-2)) (ldexpf is exact, also when subnormal),
 // then value = (±m as float) * scale, the same exact product as the reference.
 void mxint_dequantize_rows(const QuantTensor *q, int r0, int r1, float *out) {

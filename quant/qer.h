@@ -36,6 +36,22 @@ void quant_qer_correction_codes(const QuantTensor *base, const double *P, int32_
 // is always stored as code 0, never −0). cnt (may be NULL) gets the counts. Caller frees.
 // d NULL: a byte-exact copy of base.
 QuantTensor *quant_qer_merge_codes(const QuantTensor *base, const int32_t *d, quant_qer_count *cnt);
+// ---- quantized adapters, as training and the merge both form them ------------------------------
+// out (rows, cols) = dq(q(w)) in MXINT format f (blocks of f->block along each row), allocating
+// nothing; equal to quant_fake(out, w, rows, cols, f) bit for bit. f must be MXINT.
+void quant_qer_fake(float *out, const float *w, int rows, int cols, const quant_format *f);
+// The correction codes of quantized adapters Aq (R, cols) and Bq (rows, R) with scale s over base
+// (rows, cols): P[o,j] = s·Σ_r Bq[o,r]·Aq[r,j] formed in double, r = 0..R−1 in order, the sum
+// multiplied by s last (each product of two MXINT values is exact in double; the sum is exact
+// unless one dot product spans more than ~30 binades — deterministic either way, element by
+// element, so the thread split never matters), then d = rint(P/Δ) as quant_qer_correction_codes.
+void quant_qer_adapter_codes(const QuantTensor *base, const float *Aq, const float *Bq, int R, float s, int32_t *d);
+// The QER weight of those adapters, out (rows, cols) = clamp(v + d, −M, M)·Δ with d as above — the
+// one function both the training forward (model/linear.c, --adapter-quant same) and the merge's
+// unmerged reference (init/qer.h) call. Equal bit for bit to quant_qer_effective(base, d) and to
+// dq(quant_qer_merge_codes(base, d)) (0 always +0). Allocates nothing; OpenMP over rows.
+void quant_qer_adapter_weight(const QuantTensor *base, const float *Aq, const float *Bq, int R, float s, float *out);
+
 // The unmerged QER weight in fp32, computed WITHOUT the merged tensor: out = dq(base) +
 // (clamp(v + d) − v)·Δ, element by element. Both terms are integers times Δ and so is their sum
 // (|sum| ≤ M·Δ), so the addition is exact in fp32 and equals dq(quant_qer_merge_codes(base, d))

@@ -12,7 +12,7 @@ enum { BT = 6, IC = 10, OC = 7, R = 3 };
 typedef struct { float x[BT * IC], w[OC * IC], A[R * IC], B[OC * R], drop[BT * IC], g[BT * OC]; } Case;
 
 static double loss_of(const Case *c, int use_drop, float *scratch) {
-    Linear lin = {IC, OC, c->w, NULL, NULL, R, 1.75f, c->A, c->B, NULL, NULL};
+    Linear lin = {IC, OC, c->w, NULL, NULL, R, 1.75f, c->A, c->B, NULL, NULL, 0};
     float out[BT * OC], xa[BT * R];
     linear_forward(out, xa, c->x, use_drop ? c->drop : NULL, &lin, BT, scratch);
     double s = 0;
@@ -44,7 +44,7 @@ static void test_fd(int use_drop) {
     for (int i = 0; i < BT * IC; i++) c.drop[i] = rng_uniform(&rng) < 0.3f ? 0.0f : 1.0f / 0.7f;
     for (int i = 0; i < BT * OC; i++) c.g[i] = rng_normal(&rng);
     float dx[BT * IC] = {0}, dw[OC * IC] = {0}, dA[R * IC] = {0}, dB[OC * R] = {0}, out[BT * OC], xa[BT * R];
-    Linear lin = {IC, OC, c.w, NULL, dw, R, 1.75f, c.A, c.B, dA, dB};
+    Linear lin = {IC, OC, c.w, NULL, dw, R, 1.75f, c.A, c.B, dA, dB, 0};
     float *scratch = xmalloc(linear_scratch_floats(&lin, BT) * sizeof(float));
     const float *drop = use_drop ? c.drop : NULL;
     linear_forward(out, xa, c.x, drop, &lin, BT, scratch);
@@ -77,7 +77,7 @@ static void test_packed(const char *fmt_name, int oc, int ic) {
     for (int packed = 0; packed < 2; packed++) {
         float *out = xcalloc((size_t)bt * oc, 4), *xa = xcalloc((size_t)bt * r, 4), *dx = xcalloc((size_t)bt * ic, 4);
         float *dA = xcalloc((size_t)r * ic, 4), *dB = xcalloc((size_t)oc * r, 4);
-        Linear lin = {ic, oc, packed ? NULL : wd, packed ? q : NULL, NULL, r, 2.0f, A, B, dA, dB};
+        Linear lin = {ic, oc, packed ? NULL : wd, packed ? q : NULL, NULL, r, 2.0f, A, B, dA, dB, 0};
         float *scratch = xmalloc(linear_scratch_floats(&lin, bt) * 4 + 4);
         linear_forward(out, xa, x, NULL, &lin, bt, scratch);
         linear_backward(dx, g, x, NULL, xa, &lin, bt, scratch);

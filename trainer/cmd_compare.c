@@ -4,9 +4,15 @@
 // gnuplot PNGs (loss and dev metric against step per method — Figure 2; output error before
 // training against rank per method — Figure 1, from `qpeft error`). A killed sweep restarts
 // where it stopped: a run counts as done when its row is in results.csv.
+// With --adapter-quant none,same each run is also trained with QER's quantized adapters, and with
+// --merge each finished run's best.h5 is merged into a model.qm at the base's own format
+// (requant: dequantize, add s·B·A, re-quantize; lossless: QER's merge on codes) and that file is
+// scored by `qpeft eval`, so "fp adapters + requant merge vs QER lossless merge" is one command;
+// the post-merge metrics and file sizes are extra CSV columns and a second summary table.
 // Tested by tests/test_compare.sh.
 #include "core/check.h"
 #include "core/progress.h"
+#include "quant/qer.h"
 #include "quant/quant.h"
 #include "trainer/options.h"
 #include "trainer/session.h"
@@ -29,12 +35,15 @@ enum { MAX_LIST = 16, MAX_RUNS = 4096 };
 
 typedef struct {
     const char *model, *tok, *task, *data, *text, *formats, *ranks, *inits, *seeds, *lrs, *calib_text, *calib_stats;
-    const char *out, *extra, *error_ranks;
-    int epochs, max_steps, jobs, threads, batch, block;
+    const char *out, *extra, *error_ranks, *adapter_quants, *merge;
+    int epochs, max_steps, jobs, threads, batch, block, eval_every, evals;
+    int merge_requant, merge_lossless;  // from --merge
+    double dropout;                     // --dropout of the fp-adapter runs, when given (dropout_set)
+    int dropout_set;
 } CompareFlags;
 
 typedef struct {
-    char method[32], format[32];
+    char method[32], format[32], aq[8];  // aq: --adapter-quant of the run, "none" | "same"
     int rank, seed;
     double lr;
     char dir[1200];
@@ -43,17 +52,33 @@ typedef struct {
 } Run;
 
 typedef struct {   // one row of results.csv
-    char task[64], method[32], format[32], metric_name[32];
+    char task[64], method[32], format[32], metric_name[32], aq[8];
     double bits, lr, metric, seconds;
     int rank, seed;
     long best_step;
+    // --merge: `qpeft eval` of best.h5 (the unmerged model, same evaluation as the merged ones) and
+    // of each merged model.qm, with its size in bytes; NAN / 0 when not done
+    double unmerged, requant, lossless;
+    long long requant_bytes, lossless_bytes;
 } Row;
 
-static const char *HEADER = "task,method,format,bits_per_weight,rank,seed,lr,metric_name,metric,best_step,seconds";
+// The first 11 columns are the original header (files written before --merge hold only those;
+// they are read as adapter_quant none, no merges, and rewritten with the full header).
+static const char *HEADER_V1 = "task,method,format,bits_per_weight,rank,seed,lr,metric_name,metric,best_step,seconds";
+static const char *HEADER = "task,method,format,bits_per_weight,rank,seed,lr,metric_name,metric,best_step,seconds,"
+                            "adapter_quant,unmerged_metric,requant_metric,requant_bytes,lossless_metric,lossless_bytes";
 
 // ---- results.csv ------------------------------------------------------------------------------
 
-static int read_rows(const char *path, Row *rows, int cap) {
+static void row_no_merges(Row *r) {
+    snprintf(r->aq, sizeof r->aq, "none");
+    r->unmerged = r->requant = r->lossless = NAN;
+    r->requant_bytes = r->lossless_bytes = 0;
+}
+
+// *old_format: the file has the original 11-column header (rewritten in full on the next save).
+static int read_rows(const char *path, Row *rows, int cap, int *old_format) {
+    *old_format = 0;
     FILE *fp = fopen(path, "r");
     if (!fp) return 0;
     char line[1024];
@@ -61,40 +86,57 @@ static int read_rows(const char *path, Row *rows, int cap) {
     while (fgets(line, sizeof line, fp)) {
         lineno++;
         if (lineno == 1) {
-            if (strncmp(line, HEADER, strlen(HEADER))) qp_die("%s: unexpected header (not a qpeft compare results file)", path);
+            line[strcspn(line, "\r\n")] = 0;
+            if (!strcmp(line, HEADER_V1)) *old_format = 1;
+            else if (strcmp(line, HEADER)) qp_die("%s: unexpected header (not a qpeft compare results file)", path);
             continue;
         }
         if (n >= cap) qp_die("%s: more than %d rows", path, cap);
         Row *r = &rows[n];
-        int got = sscanf(line, "%63[^,],%31[^,],%31[^,],%lf,%d,%d,%lf,%31[^,],%lf,%ld,%lf", r->task, r->method, r->format,
-                         &r->bits, &r->rank, &r->seed, &r->lr, r->metric_name, &r->metric, &r->best_step, &r->seconds);
-        if (got != 11) qp_die("%s:%d: malformed row (expected 11 comma-separated fields)", path, lineno);
+        row_no_merges(r);
+        int got = sscanf(line, "%63[^,],%31[^,],%31[^,],%lf,%d,%d,%lf,%31[^,],%lf,%ld,%lf,%7[^,],%lf,%lf,%lld,%lf,%lld", r->task,
+                         r->method, r->format, &r->bits, &r->rank, &r->seed, &r->lr, r->metric_name, &r->metric, &r->best_step,
+                         &r->seconds, r->aq, &r->unmerged, &r->requant, &r->requant_bytes, &r->lossless, &r->lossless_bytes);
+        int want = *old_format ? 11 : 17;
+        if (got != want) qp_die("%s:%d: malformed row (expected %d comma-separated fields)", path, lineno, want);
+        if (strcmp(r->aq, "none") && strcmp(r->aq, "same"))
+            qp_die("%s:%d: adapter_quant '%s': expected none or same", path, lineno, r->aq);
         n++;
     }
     fclose(fp);
     return n;
 }
 
-// Append one row with a single write + fsync, so a kill leaves whole rows only.
-static void append_row(const char *path, const Row *r) {
-    int exists = access(path, F_OK) == 0;
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd < 0) qp_die("%s: cannot open for appending: %s", path, strerror(errno));
-    char buf[1400];
-    int n = 0;
-    if (!exists) n += snprintf(buf, sizeof buf, "%s\n", HEADER);
-    n += snprintf(buf + n, sizeof buf - n, "%s,%s,%s,%.4f,%d,%d,%g,%s,%.6f,%ld,%.1f\n", r->task, r->method, r->format,
-                  r->bits, r->rank, r->seed, r->lr, r->metric_name, r->metric, r->best_step, r->seconds);
-    if (write(fd, buf, (size_t)n) != n || fsync(fd) != 0) qp_die("%s: write failed: %s", path, strerror(errno));
-    close(fd);
+// Rewrite results.csv whole: a temporary file, fsync, rename — a kill leaves the old or the new
+// file, whole rows only. (nan is how printf writes, and sscanf reads, a metric not measured.)
+static void write_rows(const char *path, const Row *rows, int n) {
+    char tmp[1300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *fp = xfopen(tmp, "w");
+    fprintf(fp, "%s\n", HEADER);
+    for (int i = 0; i < n; i++) {
+        const Row *r = &rows[i];
+        fprintf(fp, "%s,%s,%s,%.4f,%d,%d,%g,%s,%.6f,%ld,%.1f,%s,%.6f,%.6f,%lld,%.6f,%lld\n", r->task, r->method, r->format,
+                r->bits, r->rank, r->seed, r->lr, r->metric_name, r->metric, r->best_step, r->seconds, r->aq, r->unmerged,
+                r->requant, r->requant_bytes, r->lossless, r->lossless_bytes);
+    }
+    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) qp_die("%s: write failed: %s", tmp, strerror(errno));
+    xfclose(fp, tmp);
+    if (rename(tmp, path) != 0) qp_die("%s: cannot rename into place: %s", path, strerror(errno));
 }
 
-static int row_done(const Row *rows, int n, const char *task, const Run *run) {
+static int find_row(const Row *rows, int n, const char *task, const Run *run) {
     for (int i = 0; i < n; i++)
         if (!strcmp(rows[i].task, task) && !strcmp(rows[i].method, run->method) && !strcmp(rows[i].format, run->format) &&
-            rows[i].rank == run->rank && rows[i].seed == run->seed && fabs(rows[i].lr - run->lr) <= 1e-12 * run->lr)
-            return 1;
-    return 0;
+            !strcmp(rows[i].aq, run->aq) && rows[i].rank == run->rank && rows[i].seed == run->seed &&
+            fabs(rows[i].lr - run->lr) <= 1e-12 * run->lr)
+            return i;
+    return -1;
+}
+
+// Does the row still lack a merge that --merge asks for?
+static int row_needs_merge(const CompareFlags *f, const Row *r) {
+    return (f->merge_requant && isnan(r->requant)) || (f->merge_lossless && isnan(r->lossless));
 }
 
 // ---- child processes --------------------------------------------------------------------------
@@ -112,11 +154,14 @@ static pid_t spawn(char **argv, const char *log_path) {
 }
 
 // Run a child to completion; dies with its last log line if it fails.
-static void run_child(char **argv, const char *log_path, const char *what) {
+static int child_ok(char **argv, const char *log_path) {
     pid_t pid = spawn(argv, log_path);
     int status;
     if (waitpid(pid, &status, 0) < 0) qp_die("waitpid: %s", strerror(errno));
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) qp_die("%s failed; see %s", what, log_path);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+static void run_child(char **argv, const char *log_path, const char *what) {
+    if (!child_ok(argv, log_path)) qp_die("%s failed; see %s", what, log_path);
 }
 
 typedef struct { char *v[96]; int n; char store[96][1200]; } ArgList;
@@ -148,10 +193,15 @@ static void train_args(ArgList *a, const CompareFlags *f, const Run *r, const ch
     arg(a, "--rank"); arg(a, "%d", r->rank);
     arg(a, "--seed"); arg(a, "%d", r->seed);
     arg(a, "--lr"); arg(a, "%g", r->lr);
+    if (!strcmp(r->aq, "same")) { arg(a, "--adapter-quant"); arg(a, "same"); }  // trains without dropout
+    else if (f->dropout_set) { arg(a, "--dropout"); arg(a, "%g", f->dropout); }
     arg(a, "--batch"); arg(a, "%d", f->batch);
     arg(a, "--threads"); arg(a, "%d", threads);
     if (f->max_steps) { arg(a, "--max-steps"); arg(a, "%d", f->max_steps); }
     else { arg(a, "--epochs"); arg(a, "%d", f->epochs); }
+    // The dev-metric figure needs points along the run, not only the final evaluation.
+    if (f->eval_every) { arg(a, "--eval-every"); arg(a, "%d", f->eval_every); }
+    else if (f->evals) { arg(a, "--evals"); arg(a, "%d", f->evals); }
     if (stats) { arg(a, "--calib-stats"); arg(a, "%s", stats); }
     arg(a, "--out"); arg(a, "%s", r->dir);
     arg(a, "--quiet");
@@ -195,20 +245,110 @@ static void read_result(const Run *r, int lm, Row *row) {
     free(cfg);
 }
 
+// ---- --merge: merged model.qm files and their evaluation ---------------------------------------
+
+// The dev metric `qpeft eval` reports for a checkpoint (ckpt non-NULL, over the base model) or a
+// model file alone, in the training run's own evaluation (same task, split and batch), read from
+// the last JSON line of its log. key: the row's metric name ("accuracy", "mcc", ..., "loss").
+// NAN (with a warning) when the evaluation fails: the row keeps asking for it on the next run.
+static double eval_metric(const CompareFlags *f, const char *model, const char *ckpt, const char *key, const char *log,
+                          int threads) {
+    ArgList a = {0};
+    arg(&a, "qpeft"); arg(&a, "eval");
+    arg(&a, "--model"); arg(&a, "%s", model);
+    if (ckpt) { arg(&a, "--checkpoint"); arg(&a, "%s", ckpt); }
+    if (f->tok) { arg(&a, "--tokenizer"); arg(&a, "%s", f->tok); }
+    if (f->task) { arg(&a, "--task"); arg(&a, "%s", f->task); }
+    if (f->data) { arg(&a, "--data"); arg(&a, "%s", f->data); }
+    if (f->text) { arg(&a, "--text"); arg(&a, "%s", f->text); }
+    arg(&a, "--batch"); arg(&a, "%d", f->batch);
+    arg(&a, "--threads"); arg(&a, "%d", threads);
+    arg(&a, "--quiet");
+    if (!child_ok(a.v, log)) {
+        qp_warn("qpeft eval of %s failed (see %s)", ckpt ? ckpt : model, log);
+        return NAN;
+    }
+    FILE *fp = xfopen(log, "r");
+    char line[4096], last[4096] = "";
+    while (fgets(line, sizeof line, fp))
+        if (line[0] == '{') snprintf(last, sizeof last, "%s", line);
+    fclose(fp);
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(last, pat);
+    if (!p) { qp_warn("%s: no %s in the evaluation's last line", log, key); return NAN; }
+    return atof(p + strlen(pat));
+}
+
+// Merge a finished run's best.h5 into <run>/merged-<kind>/model.qm (kept across restarts: the
+// merge writes its directory atomically) and score it, plus the unmerged checkpoint once. Only
+// the merges --merge asks for that the row still lacks are made; a failed merge or evaluation is
+// a warning and stays missing (nan), to be retried by the next run of the same command.
+static void merge_run(const CompareFlags *f, const Run *r, Row *row, int threads) {
+    char ckpt[1300], log[1400];
+    snprintf(ckpt, sizeof ckpt, "%s/best.h5", r->dir);
+    if (isnan(row->unmerged)) {
+        snprintf(log, sizeof log, "%s/eval-unmerged.log", r->dir);
+        row->unmerged = eval_metric(f, f->model, ckpt, row->metric_name, log, threads);
+    }
+    for (int kind = 0; kind < 2; kind++) {
+        const char *name = kind ? "lossless" : "requant";
+        double *metric = kind ? &row->lossless : &row->requant;
+        long long *bytes = kind ? &row->lossless_bytes : &row->requant_bytes;
+        if (!(kind ? f->merge_lossless : f->merge_requant) || !isnan(*metric)) continue;
+        char dir[1300], qm[1400];
+        snprintf(dir, sizeof dir, "%s/merged-%s", r->dir, name);
+        snprintf(qm, sizeof qm, "%s/model.qm", dir);
+        if (access(qm, F_OK) != 0) {
+            ArgList a = {0};
+            arg(&a, "qpeft"); arg(&a, "merge");
+            arg(&a, "--model"); arg(&a, "%s", f->model);
+            if (f->tok) { arg(&a, "--tokenizer"); arg(&a, "%s", f->tok); }
+            arg(&a, "--checkpoint"); arg(&a, "%s", ckpt);
+            arg(&a, "--out"); arg(&a, "%s", dir);
+            if (kind) arg(&a, "--lossless");
+            else {
+                arg(&a, "--requant"); arg(&a, "%s", r->format);
+                if (f->block) { arg(&a, "--block"); arg(&a, "%d", f->block); }
+            }
+            arg(&a, "--threads"); arg(&a, "%d", threads);
+            arg(&a, "--quiet");
+            snprintf(log, sizeof log, "%s/merge-%s.log", r->dir, name);
+            if (!child_ok(a.v, log)) {
+                qp_warn("qpeft merge --%s of %s failed (see %s)", name, ckpt, log);
+                continue;
+            }
+        }
+        snprintf(log, sizeof log, "%s/eval-%s.log", r->dir, name);
+        *metric = eval_metric(f, qm, NULL, row->metric_name, log, threads);
+        *bytes = qp_file_size(qm);
+    }
+}
+
 // ---- summary.md -------------------------------------------------------------------------------
 
 typedef struct { double mean, std, lr; int n; } Cell;
 
-// Mean ± std over seeds at the learning rate with the best mean, for one (method, format).
-static Cell best_cell(const Row *rows, int n, const char *method, const char *format, int rank, int lower_better) {
+// One table line / plot series: an init method trained with one --adapter-quant.
+typedef struct {
+    char method[32], aq[8];
+    char label[64];  // "qlora", or "qlora (adapter-quant same)"
+    char tag[48];    // in file names: "qlora", or "qlora-aqsame"
+} Variant;
+
+static int variant_row(const Variant *v, const Row *r, const char *format, int rank) {
+    return !strcmp(r->method, v->method) && !strcmp(r->aq, v->aq) && !strcmp(r->format, format) && r->rank == rank;
+}
+
+// Mean ± std over seeds at the learning rate with the best mean, for one (variant, format, rank).
+static Cell best_cell(const Row *rows, int n, const Variant *v, const char *format, int rank, int lower_better) {
     Cell best = {NAN, NAN, 0, 0};
     for (int i = 0; i < n; i++) {
-        if (strcmp(rows[i].method, method) || strcmp(rows[i].format, format) || rows[i].rank != rank) continue;
+        if (!variant_row(v, &rows[i], format, rank)) continue;
         double lr = rows[i].lr, s = 0, s2 = 0;
         int k = 0;
         for (int j = 0; j < n; j++)
-            if (!strcmp(rows[j].method, method) && !strcmp(rows[j].format, format) && rows[j].rank == rank &&
-                rows[j].lr == lr) { s += rows[j].metric; s2 += rows[j].metric * rows[j].metric; k++; }
+            if (variant_row(v, &rows[j], format, rank) && rows[j].lr == lr) { s += rows[j].metric; s2 += rows[j].metric * rows[j].metric; k++; }
         double mean = s / k, var = k > 1 ? (s2 - k * mean * mean) / (k - 1) : 0;
         int better = best.n == 0 || (lower_better ? mean < best.mean : mean > best.mean);
         if (better) { best.mean = mean; best.std = sqrt(var > 0 ? var : 0); best.lr = lr; best.n = k; }
@@ -216,7 +356,30 @@ static Cell best_cell(const Row *rows, int n, const char *method, const char *fo
     return best;
 }
 
-static void write_summary(const char *path, const Row *rows, int n, char **methods, int nm, char **formats, int nf,
+// Mean ± std of one merge column over the rows of (variant, format, rank) at learning rate lr.
+static Cell merge_cell(const Row *rows, int n, const Variant *v, const char *format, int rank, double lr, int col,
+                       long long *bytes) {
+    double s = 0, s2 = 0;
+    int k = 0;
+    *bytes = 0;
+    for (int i = 0; i < n; i++) {
+        if (!variant_row(v, &rows[i], format, rank) || rows[i].lr != lr) continue;
+        double x = col == 0 ? rows[i].unmerged : col == 1 ? rows[i].requant : rows[i].lossless;
+        if (col == 1 && rows[i].requant_bytes) *bytes = rows[i].requant_bytes;
+        if (col == 2 && rows[i].lossless_bytes) *bytes = rows[i].lossless_bytes;
+        if (isnan(x)) continue;
+        s += x; s2 += x * x; k++;
+    }
+    Cell c = {NAN, NAN, lr, k};
+    if (k) {
+        c.mean = s / k;
+        double var = k > 1 ? (s2 - k * c.mean * c.mean) / (k - 1) : 0;
+        c.std = sqrt(var > 0 ? var : 0);
+    }
+    return c;
+}
+
+static void write_summary(const char *path, const Row *rows, int n, const Variant *vs, int nv, char **formats, int nf,
                           const int *ranks, int nr, const char *task) {
     int lower = n > 0 && !strcmp(rows[0].metric_name, "loss");
     FILE *fp = xfopen(path, "w");
@@ -224,24 +387,57 @@ static void write_summary(const char *path, const Row *rows, int n, char **metho
             "learning rate with the best mean (shown in brackets). Bold: best method per format and rank.\n\n",
             task, n ? rows[0].metric_name : "?", lower ? "lower" : "higher");
     fprintf(fp, "| method | format | bits/weight | rank | %s |\n|---|---|---|---|---|\n", task);
+    int any_merge = 0;
+    for (int i = 0; i < n; i++) any_merge |= !isnan(rows[i].unmerged);
     for (int f = 0; f < nf; f++)
         for (int r = 0; r < nr; r++) {
             int best = -1;
-            Cell cells[MAX_LIST];
-            for (int m = 0; m < nm; m++) {
-                cells[m] = best_cell(rows, n, methods[m], formats[f], ranks[r], lower);
+            Cell cells[2 * MAX_LIST];
+            for (int m = 0; m < nv; m++) {
+                cells[m] = best_cell(rows, n, &vs[m], formats[f], ranks[r], lower);
                 if (cells[m].n && (best < 0 || (lower ? cells[m].mean < cells[best].mean : cells[m].mean > cells[best].mean)))
                     best = m;
             }
             double bits = 0;
             for (int i = 0; i < n; i++) if (!strcmp(rows[i].format, formats[f])) bits = rows[i].bits;
-            for (int m = 0; m < nm; m++) {
-                if (!cells[m].n) { fprintf(fp, "| %s | %s | %.3f | %d | (not run) |\n", methods[m], formats[f], bits, ranks[r]); continue; }
+            for (int m = 0; m < nv; m++) {
+                if (!cells[m].n) { fprintf(fp, "| %s | %s | %.3f | %d | (not run) |\n", vs[m].label, formats[f], bits, ranks[r]); continue; }
                 const char *b = m == best ? "**" : "";
-                fprintf(fp, "| %s | %s | %.3f | %d | %s%.4f ± %.4f%s [lr %g, n=%d] |\n", methods[m], formats[f], bits, ranks[r], b,
+                fprintf(fp, "| %s | %s | %.3f | %d | %s%.4f ± %.4f%s [lr %g, n=%d] |\n", vs[m].label, formats[f], bits, ranks[r], b,
                         cells[m].mean, cells[m].std, b, cells[m].lr, cells[m].n);
             }
         }
+    if (any_merge) {
+        fprintf(fp, "\n## After merging (--merge)\n\nEach run's best.h5 merged into a model.qm in its base's format and "
+                "scored by `qpeft eval` on the dev split, %s, mean ± std over the seeds at the learning rate of the table above. "
+                "unmerged: the checkpoint itself in the same evaluation (not deployable at the base's bits when its adapters "
+                "are fp32); requant: `merge --requant FORMAT` (dequantize, add s·B·A, re-quantize); lossless: `merge "
+                "--lossless` (QER's merge on codes). A run with adapter-quant same is the quantized-adapter model, so its "
+                "lossless merge scores exactly its unmerged value.\n\n", rows[0].metric_name);
+        fprintf(fp, "| method | format | bits/weight | rank | unmerged | requant merge | lossless merge | merged .qm bytes |\n"
+                    "|---|---|---|---|---|---|---|---|\n");
+        for (int f = 0; f < nf; f++)
+            for (int r = 0; r < nr; r++)
+                for (int m = 0; m < nv; m++) {
+                    Cell c = best_cell(rows, n, &vs[m], formats[f], ranks[r], lower);
+                    if (!c.n) continue;
+                    double bits = 0;
+                    for (int i = 0; i < n; i++) if (!strcmp(rows[i].format, formats[f])) bits = rows[i].bits;
+                    fprintf(fp, "| %s | %s | %.3f | %d |", vs[m].label, formats[f], bits, ranks[r]);
+                    long long bytes[3], shown = 0;
+                    for (int col = 0; col < 3; col++) {
+                        Cell mc = merge_cell(rows, n, &vs[m], formats[f], ranks[r], c.lr, col, &bytes[col]);
+                        if (mc.n) fprintf(fp, " %.4f ± %.4f [n=%d] |", mc.mean, mc.std, mc.n);
+                        else fprintf(fp, " - |");
+                    }
+                    if (bytes[1] && bytes[2] && bytes[1] != bytes[2]) fprintf(fp, " %lld / %lld |\n", bytes[1], bytes[2]);
+                    else {
+                        shown = bytes[2] ? bytes[2] : bytes[1];
+                        if (shown) fprintf(fp, " %lld |\n", shown);
+                        else fprintf(fp, " - |\n");
+                    }
+                }
+    }
     fclose(fp);
 }
 
@@ -285,11 +481,22 @@ static void plot_header(FILE *fp, const char *png, const char *title, const char
             "set key outside right noenhanced\nset grid\n", title, xl, yl);
 }
 
+// The run directory of a grid point (the adapter-quant same runs get a suffix; the others keep
+// the names of sweeps made before the option).
+static void run_dir(char *buf, size_t cap, const char *runs_dir, const char *method, const char *format, int rank, int seed,
+                    double lr, const char *aq) {
+    int n = snprintf(buf, cap, "%s/%s_%s_r%d_s%d_lr%g%s", runs_dir, method, format, rank, seed, lr,
+                     strcmp(aq, "same") ? "" : "_aqsame");
+    if (n < 0 || (size_t)n >= cap) qp_die("%s: run directory name too long", runs_dir);
+}
+
 // Figure 2: training loss and dev metric against step, one series per method (first seed, best lr).
-static void plot_curves(const char *out, const Row *rows, int n, char **methods, int nm, const char *format, int rank,
+static void plot_curves(const char *out, const Row *rows, int n, const Variant *vs, int nv, const char *format, int rank,
                         int seed, const char *metric, const char *task) {
     int lower = !strcmp(metric, "loss");
     const char *kinds[2] = {"loss", metric};
+    char runs[1200];
+    snprintf(runs, sizeof runs, "%s/runs", out);
     for (int kind = 0; kind < 2; kind++) {
         char gp[1300], png[300];
         snprintf(png, sizeof png, "%s_%s_r%d.png", kind ? "dev" : "train_loss", format, rank);
@@ -301,15 +508,16 @@ static void plot_curves(const char *out, const Row *rows, int n, char **methods,
         plot_header(fp, png, title, "step", kind ? metric : "training loss");
         fprintf(fp, "plot");
         int first = 1;
-        for (int m = 0; m < nm; m++) {
-            Cell c = best_cell(rows, n, methods[m], format, rank, lower);
+        for (int m = 0; m < nv; m++) {
+            Cell c = best_cell(rows, n, &vs[m], format, rank, lower);
             if (!c.n) continue;
-            char log[1300], dat[1300];
-            snprintf(log, sizeof log, "%s/runs/%s_%s_r%d_s%d_lr%g/log.jsonl", out, methods[m], format, rank, seed, c.lr);
-            snprintf(dat, sizeof dat, "%s/%s_%s_r%d_%s.dat", out, kind ? "dev" : "train_loss", format, rank, methods[m]);
+            char dir[1300], log[1400], dat[1300];
+            run_dir(dir, sizeof dir, runs, vs[m].method, format, rank, seed, c.lr, vs[m].aq);
+            snprintf(log, sizeof log, "%s/log.jsonl", dir);
+            snprintf(dat, sizeof dat, "%s/%s_%s_r%d_%s.dat", out, kind ? "dev" : "train_loss", format, rank, vs[m].tag);
             if (!write_series(log, dat, kinds[kind], kind)) continue;
             fprintf(fp, "%s '%s_%s_r%d_%s.dat' using 1:2 with linespoints title '%s (lr %g)'", first ? "" : ",",
-                    kind ? "dev" : "train_loss", format, rank, methods[m], methods[m], c.lr);
+                    kind ? "dev" : "train_loss", format, rank, vs[m].tag, vs[m].label, c.lr);
             first = 0;
         }
         fprintf(fp, "\n");
@@ -465,16 +673,24 @@ int cmd_compare(int argc, char **argv) {
         {"--epochs", OPT_INT, &f.epochs, "1", "epochs per run (ignored with --max-steps)", 1, 1000, 0},
         {"--max-steps", OPT_INT, &f.max_steps, "0", "optimizer steps per run; 0 = --epochs", 0, 1e9, 0},
         {"--batch", OPT_INT, &f.batch, "16", "batch size", 1, 65536, 0},
+        {"--evals", OPT_INT, &f.evals, "8", "dev evaluations spread evenly over each run (the dev-metric figure)", 0, 1e6, 0},
+        {"--eval-every", OPT_INT, &f.eval_every, "0", "dev evaluation every N steps instead of --evals", 0, 1e9, 0},
         {"--calib-text", OPT_STR, &f.calib_text, NULL, "calibration text (default: the task's training split)", 1, 0, 0},
         {"--calib-stats", OPT_STR, &f.calib_stats, NULL, "statistics from `qpeft calibrate` (skips calibration)", 1, 0, 0},
         {"--error-ranks", OPT_STR, &f.error_ranks, "4,8,16,32", "ranks of the output-error figure (Figure 1)", 1, 0, 0},
         {"--jobs", OPT_INT, &f.jobs, "1", "runs in parallel", 1, 256, 0},
         {"--threads", OPT_INT, &f.threads, "0", "total threads shared by the jobs; 0 = all cores", 0, 1024, 0},
+        {"--adapter-quant", OPT_STR, &f.adapter_quants, "none", "comma list: none (fp adapters), same (QER: adapters in the MXINT base's format)", 1, 0, 0},
+        {"--dropout", OPT_FLOAT, &f.dropout, "0.1", "adapter dropout of the fp-adapter runs (adapter-quant same runs have none)", 0, 0.95, 0},
+        {"--merge", OPT_STR, &f.merge, "none", "none | requant | lossless | both: merge each run's best.h5 into a model.qm and score it", 1, 0, 0},
         {"--out", OPT_STR, &f.out, NULL, "output directory (results.csv, summary.md, *.png, runs/)", 1, 0, 0},
     };
     opts_parse("compare", "--model M [--tokenizer T] (--task T --data DIR | --text FILE) --format F[,F2..] --ranks "
-               "R[,..] --inits I[,..] [--seeds 42,1,2] [--lrs a,b,..] [--epochs E | --max-steps N] [--jobs J] --out DIR",
+               "R[,..] --inits I[,..] [--seeds 42,1,2] [--lrs a,b,..] [--epochs E | --max-steps N] [--adapter-quant none,same] "
+               "[--merge none|requant|lossless|both] [--jobs J] --out DIR",
                opts, sizeof opts / sizeof opts[0], argc, argv, 2);
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        if (!strcmp(opts[i].name, "--dropout")) f.dropout_set = opts[i].seen;
     if (!f.model) qp_die("qpeft compare: --model is required");
     if (!f.out) qp_die("qpeft compare: --out DIR is required");
     if (!!f.task + !!f.text != 1) qp_die("qpeft compare: give exactly one of --task or --text");
@@ -486,6 +702,36 @@ int cmd_compare(int argc, char **argv) {
     int nr = opts_split_ints("--ranks", f.ranks, ranks, MAX_LIST);
     int ns = opts_split_ints("--seeds", f.seeds, seeds, MAX_LIST);
     int nl = parse_lrs(f.lrs, lrs);
+    char sa[64], *aqs[MAX_LIST];
+    int na = split_list("--adapter-quant", f.adapter_quants, aqs, sa, sizeof sa);
+    int any_same = 0;
+    for (int i = 0; i < na; i++) {
+        if (strcmp(aqs[i], "none") && strcmp(aqs[i], "same")) qp_die("--adapter-quant: expected none or same, found '%s'", aqs[i]);
+        any_same |= !strcmp(aqs[i], "same");
+    }
+    if (!strcmp(f.merge, "requant") || !strcmp(f.merge, "both")) f.merge_requant = 1;
+    if (!strcmp(f.merge, "lossless") || !strcmp(f.merge, "both")) f.merge_lossless = 1;
+    if (strcmp(f.merge, "none") && !f.merge_requant && !f.merge_lossless)
+        qp_die("--merge must be none, requant, lossless or both, found '%s'", f.merge);
+    // QER needs an MXINT base: refuse before any run rather than after every one.
+    for (int i = 0; i < nf && (any_same || f.merge_lossless); i++) {
+        quant_format qf;
+        qp_status st = {0};
+        if (quant_parse_format(formats[i], f.block, 0, &qf, &st) != 0) qp_die("--format: %s", st.msg);
+        if (quant_qer_check_format(&qf, &st) != 0)
+            qp_die("--%s: %s", any_same ? "adapter-quant same" : "merge lossless", st.msg);
+    }
+    Variant vs[2 * MAX_LIST];
+    int nv = 0;
+    for (int b = 0; b < ni; b++)
+        for (int i = 0; i < na; i++, nv++) {
+            Variant *v = &vs[nv];
+            snprintf(v->method, sizeof v->method, "%s", inits[b]);
+            snprintf(v->aq, sizeof v->aq, "%s", aqs[i]);
+            int same = !strcmp(aqs[i], "same");
+            snprintf(v->label, sizeof v->label, "%s%s", inits[b], same ? " (adapter-quant same)" : "");
+            snprintf(v->tag, sizeof v->tag, "%s%s", inits[b], same ? "-aqsame" : "");
+        }
     make_dir(f.out);
     char ppid[32];
     snprintf(ppid, sizeof ppid, "%ld", (long)getpid());
@@ -499,26 +745,37 @@ int cmd_compare(int argc, char **argv) {
     char csv[1200];
     snprintf(csv, sizeof csv, "%s/results.csv", f.out);
     static Row rows[MAX_RUNS];
-    int nrows = read_rows(csv, rows, MAX_RUNS);
-    // the grid, minus the runs already recorded
-    static Run todo[MAX_RUNS];
-    int nt = 0, total = 0;
-    for (int a = 0; a < nf; a++) for (int b = 0; b < ni; b++) for (int c = 0; c < nr; c++)
+    int old_format;
+    int nrows = read_rows(csv, rows, MAX_RUNS, &old_format);
+    if (old_format) write_rows(csv, rows, nrows);  // the full header from now on
+    // the grid, minus the runs already recorded (recorded runs that lack a requested merge are
+    // merged below without training again)
+    static Run todo[MAX_RUNS], remerge[MAX_RUNS];
+    int nt = 0, nm = 0, total = 0;
+    for (int a = 0; a < nf; a++) for (int b = 0; b < ni; b++) for (int q = 0; q < na; q++) for (int c = 0; c < nr; c++)
         for (int d = 0; d < ns; d++) for (int e = 0; e < nl; e++) {
             Run r;
             memset(&r, 0, sizeof r);
             snprintf(r.format, sizeof r.format, "%s", formats[a]);
             snprintf(r.method, sizeof r.method, "%s", inits[b]);
+            snprintf(r.aq, sizeof r.aq, "%s", aqs[q]);
             r.rank = ranks[c]; r.seed = seeds[d]; r.lr = lrs[e];
-            snprintf(r.dir, sizeof r.dir, "%s/%s_%s_r%d_s%d_lr%g", runs_dir, r.method, r.format, r.rank, r.seed, r.lr);
+            run_dir(r.dir, sizeof r.dir, runs_dir, r.method, r.format, r.rank, r.seed, r.lr, r.aq);
             total++;
-            if (row_done(rows, nrows, task, &r)) continue;
             if (nt >= MAX_RUNS) qp_die("qpeft compare: more than %d runs", MAX_RUNS);
-            todo[nt++] = r;
+            int k = find_row(rows, nrows, task, &r);
+            if (k < 0) todo[nt++] = r;
+            else if (row_needs_merge(&f, &rows[k])) remerge[nm++] = r;
         }
     int cores = f.threads > 0 ? f.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     int jobs = f.jobs < nt ? f.jobs : (nt > 0 ? nt : 1);
     int per = cores / jobs > 0 ? cores / jobs : 1;
+    for (int i = 0; i < nm; i++) {
+        Row *row = &rows[find_row(rows, nrows, task, &remerge[i])];
+        qp_info("merging the recorded run %s (--merge %s)", remerge[i].dir, f.merge);
+        merge_run(&f, &remerge[i], row, cores);
+        write_rows(csv, rows, nrows);
+    }
     qp_info("compare: %d runs in the grid, %d already in %s, %d to run, %d at a time x %d threads", total, total - nt, csv,
             nt, jobs, per);
     qp_progress pr;
@@ -555,28 +812,34 @@ int cmd_compare(int argc, char **argv) {
             }
             Row row;
             memset(&row, 0, sizeof row);
+            row_no_merges(&row);
+            snprintf(row.aq, sizeof row.aq, "%s", r->aq);
             snprintf(row.task, sizeof row.task, "%s", task);
             snprintf(row.method, sizeof row.method, "%s", r->method);
             snprintf(row.format, sizeof row.format, "%s", r->format);
             row.rank = r->rank; row.seed = r->seed; row.lr = r->lr;
             row.seconds = qp_now() - r->t0;
             read_result(r, f.text != NULL, &row);
-            append_row(csv, &row);
+            if (f.merge_requant || f.merge_lossless) merge_run(&f, r, &row, per);
+            if (nrows >= MAX_RUNS) qp_die("qpeft compare: more than %d rows", MAX_RUNS);
+            rows[nrows++] = row;
+            write_rows(csv, rows, nrows);
             if (!pr.tty)
-                qp_info("[%d/%d] %s %s r%d seed %d lr %g: %s %.4f (step %ld)", done, total, r->method, r->format, r->rank,
-                        r->seed, r->lr, row.metric_name, row.metric, row.best_step);
+                qp_info("[%d/%d] %s%s %s r%d seed %d lr %g: %s %.4f (step %ld)%s", done, total, r->method,
+                        strcmp(r->aq, "same") ? "" : " (adapter-quant same)", r->format, r->rank, r->seed, r->lr,
+                        row.metric_name, row.metric, row.best_step, isnan(row.unmerged) ? "" : "; merged, see results.csv");
             break;
         }
         progress_update(&pr, done);
     }
     progress_end(&pr);
-    nrows = read_rows(csv, rows, MAX_RUNS);
+    nrows = read_rows(csv, rows, MAX_RUNS, &old_format);
     char path[1300];
     snprintf(path, sizeof path, "%s/summary.md", f.out);
-    write_summary(path, rows, nrows, inits, ni, formats, nf, ranks, nr, task);
+    write_summary(path, rows, nrows, vs, nv, formats, nf, ranks, nr, task);
     for (int a = 0; a < nf; a++)
         for (int c = 0; c < nr; c++)
-            plot_curves(f.out, rows, nrows, inits, ni, formats[a], ranks[c], seeds[0], nrows ? rows[0].metric_name : "accuracy", task);
+            plot_curves(f.out, rows, nrows, vs, nv, formats[a], ranks[c], seeds[0], nrows ? rows[0].metric_name : "accuracy", task);
     figure1(&f, stats, formats, nf);
     printf("%s\n", path);
     FILE *fp = xfopen(path, "r");

@@ -1,6 +1,8 @@
-// trainer/cmd_eval.c — `qpeft eval`: score a saved checkpoint on a task's dev split (or any
-// TSV/text), print the metrics with the last stdout line one JSON object, and optionally write
-// predictions as TSV `index<TAB>prediction` in dev-file order. Tested by tests/test_train.sh.
+// trainer/cmd_eval.c — `qpeft eval`: score a saved checkpoint (or, without --checkpoint, a model
+// file that carries its head, e.g. a merged model.qm) on a task's dev split (or any TSV/text),
+// print the metrics with the last stdout line one JSON object, and optionally write predictions
+// as TSV `index<TAB>prediction` in dev-file order. Tested by tests/test_train.sh and
+// tests/test_qer_train.sh (a merged model.qm scored without a checkpoint).
 #include "core/check.h"
 #include "core/la.h"
 #include "trainer/evaluate.h"
@@ -28,8 +30,8 @@ int cmd_eval(int argc, char **argv) {
     const char *label = NULL, *dev = NULL, *text = NULL, *preds = NULL;
     int max_len = 128, seq_len = 0, batch = 32, regression = 0, skip = 0, threads = 0;
     qp_opt opts[] = {
-        {"--checkpoint", OPT_STR, &ckpt, NULL, "checkpoint written by qpeft train (last.h5, best.h5, step-N.h5)", 1, 0, 0},
-        {"--model", OPT_STR, &model, NULL, "the base model the checkpoint was trained on", 1, 0, 0},
+        {"--checkpoint", OPT_STR, &ckpt, NULL, "checkpoint written by qpeft train (last.h5, best.h5, step-N.h5); without it the model file alone is scored (e.g. a merged model.qm)", 1, 0, 0},
+        {"--model", OPT_STR, &model, NULL, "the base model the checkpoint was trained on (or the model to score)", 1, 0, 0},
         {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
         {"--task", OPT_STR, &task, NULL, "GLUE task (its dev split is scored)", 1, 0, 0},
         {"--data", OPT_STR, &data, NULL, "GLUE directory (default: the assets' glue/)", 1, 0, 0},
@@ -46,22 +48,37 @@ int cmd_eval(int argc, char **argv) {
         {"--threads", OPT_INT, &threads, "0", "threads; 0 = all cores", 0, 1024, 0},
         {"--predictions", OPT_STR, &preds, NULL, "write index<TAB>prediction TSV here", 1, 0, 0},
     };
-    opts_parse("eval", "--checkpoint CKPT --model M [--tokenizer T] (--task T [--data DIR] | --tsv F ... --dev F | "
+    opts_parse("eval", "[--checkpoint CKPT] --model M [--tokenizer T] (--task T [--data DIR] | --tsv F ... --dev F | "
                "--text F) [--predictions FILE]", opts, sizeof opts / sizeof opts[0], argc, argv, 2);
-    if (!ckpt) qp_die("qpeft eval: --checkpoint is required");
+    if (!model) qp_die("qpeft eval: --model is required");
     if (threads > 0) la_set_threads(threads);
     Model m;
     ckpt_meta meta;
-    session_model_from_checkpoint(model, ckpt, 0, &m, &meta);
+    memset(&meta, 0, sizeof meta);
+    ModelConfig mcfg;
+    ModelWeights mw;
+    QuantTensor **mq = NULL;
+    unsigned mqmask = 0;
+    if (ckpt) session_model_from_checkpoint(model, ckpt, 0, &m, &meta);
+    else session_load_model(model, &mcfg, &mw, &mq, &mqmask);  // the file alone, e.g. a merged model.qm
     Tokenizer *tk = session_load_tokenizer(model, tok);
-    TaskSpec ts = {task, data, tsv, cols, label, regression, dev, text, max_len, seq_len ? seq_len : m.cfg.max_seq_len, skip};
+    TaskSpec ts = {task, data, tsv, cols, label, regression, dev, text, max_len,
+                   seq_len ? seq_len : (ckpt ? m.cfg.max_seq_len : mcfg.max_seq_len), skip};
     TaskData td;
     qp_status st = {0};
     if (task_load(&td, &ts, tk, &st) != 0) qp_die("%s", st.msg);
-    if (td.head != m.head) qp_die("%s: checkpoint has a %s head, task %s needs %s", ckpt, ckpt_head_name(m.head), td.name, ckpt_head_name(td.head));
+    if (!ckpt) {  // the model must carry the task's head itself (a merged .qm / HF export does)
+        if ((td.head == HEAD_LM) != (mcfg.n_labels == 0) || (td.head != HEAD_LM && mcfg.n_labels != td.n_labels))
+            qp_die("%s: the model has %d head outputs (n_labels), task %s needs %s %d; score a training run with --checkpoint",
+                   model, mcfg.n_labels, td.name, td.head == HEAD_LM ? "an LM head," : "a head of", td.head == HEAD_LM ? 0 : td.n_labels);
+        if (model_init(&m, &mcfg, &mw, 0, 0, 0, td.head, TRAIN_NONE, &st) != 0) qp_die("%s: %s", model, st.msg);
+        session_install_qbase(&m, &mq);
+    }
+    const char *what = ckpt ? ckpt : model;
+    if (td.head != m.head) qp_die("%s: checkpoint has a %s head, task %s needs %s", what, ckpt_head_name(m.head), td.name, ckpt_head_name(td.head));
     if (td.head == HEAD_CLASSIFY && td.n_labels != m.cfg.n_labels)
-        qp_die("%s: checkpoint head has %d classes, task %s has %d", ckpt, m.cfg.n_labels, td.name, td.n_labels);
-    if (strcmp(meta.task, td.name)) qp_warn("checkpoint was trained on '%s'; scoring it on '%s'", meta.task, td.name);
+        qp_die("%s: checkpoint head has %d classes, task %s has %d", what, m.cfg.n_labels, td.name, td.n_labels);
+    if (ckpt && strcmp(meta.task, td.name)) qp_warn("checkpoint was trained on '%s'; scoring it on '%s'", meta.task, td.name);
     int T = td.head == HEAD_LM ? td.seq_len : td.dev.longest;
     model_alloc_acts(&m, batch, T);
     EvalBuffers eb;
@@ -71,7 +88,8 @@ int cmd_eval(int argc, char **argv) {
     if (preds) write_predictions(preds, &td, &eb);
     char js[1024];
     eval_result_json(&r, &td, js, sizeof js);
-    printf("task %s, %zu examples, checkpoint %s (step %lld)\n", td.name, r.n, ckpt, (long long)meta.step);
+    if (ckpt) printf("task %s, %zu examples, checkpoint %s (step %lld)\n", td.name, r.n, ckpt, (long long)meta.step);
+    else printf("task %s, %zu examples, model %s (no checkpoint)\n", td.name, r.n, model);
     printf("%s\n", js);
     eval_buffers_free(&eb);
     task_free(&td);

@@ -7,6 +7,7 @@
 #include "checkpoints/export.h"
 #include "checkpoints/merge.h"
 #include "core/check.h"
+#include "core/la.h"
 #include "core/rng.h"
 #include "data/text.h"
 #include "model/model.h"
@@ -147,7 +148,7 @@ static void list_dir(const char *dir, const char *rel) {
 int cmd_merge(int argc, char **argv) {
     const char *model = NULL, *ckpt = NULL, *out = NULL, *to = NULL, *dtype_s = NULL, *requant = NULL, *tok = NULL,
                *text = NULL;
-    int block = 0, lossless = 0, qer_steps = 0, qer_samples = 128;
+    int block = 0, lossless = 0, qer_steps = 0, qer_samples = 128, threads = 0;
     double qer_lr = 0.01;
     const char *qer_text = NULL;
     qp_opt opts[] = {
@@ -165,10 +166,12 @@ int cmd_merge(int argc, char **argv) {
         {"--qer-lr", OPT_FLOAT, &qer_lr, "0.01", "--lossless: calibration step size relative to rms(A), rms(B)", 0, 10, 0},
         {"--qer-samples", OPT_INT, &qer_samples, "128", "--lossless: calibration windows (of up to 256 tokens)", 1, 1000000, 0},
         {"--qer-text", OPT_STR, &qer_text, NULL, "--lossless: calibration text (default: the assets' tinystories_train_head.txt)", 1, 0, 0},
+        {"--threads", OPT_INT, &threads, "0", "threads; 0 = all cores", 0, 1024, 0},
     };
     opts_parse("merge", "--model M --checkpoint CKPT --out DIR [--to hf|llama2c|peft] [--dtype f32|f16|bf16] [--requant FORMAT [--block N] | --lossless [--qer-steps N]]",
                opts, sizeof opts / sizeof opts[0], argc, argv, 2);
     qp_status st = {0};
+    if (threads > 0) la_set_threads(threads);
     if (!model) qp_die("--model is required");
     if (!ckpt) qp_die("--checkpoint is required");
     if (!out) qp_die("--out is required");
@@ -205,10 +208,17 @@ int cmd_merge(int argc, char **argv) {
     ckpt_mask_to_names(m.rank > 0 ? m.target_mask : 0, targets, sizeof targets);
     char fmtname[64] = "fp32";
     if (packed) quant_format_name(&meta.quant, fmtname, sizeof fmtname);
-    printf("merge %s over %s: mode %s, rank %d, alpha %g, targets %s, base %s, head %s\n", ckpt, model, meta.mode, m.rank,
-           (double)m.alpha, targets[0] ? targets : "-", fmtname, ckpt_head_name(m.head));
+    printf("merge %s over %s: mode %s, rank %d, alpha %g, targets %s, base %s, head %s, adapter quant %s\n", ckpt, model,
+           meta.mode, m.rank, (double)m.alpha, targets[0] ? targets : "-", fmtname, ckpt_head_name(m.head),
+           adapter_quant_names[m.adapter_quant]);
 
     if (lossless && qer_check_model(&m, &st)) qp_die("%s: %s", ckpt, st.msg);  // refuse before any work
+    if (lossless && qer_steps > 0 && m.adapter_quant == AQUANT_SAME)
+        qp_die("%s: trained with --adapter-quant same, its model is the quantized-adapter model already; "
+               "--qer-steps would change it (merge without it)", ckpt);
+    if (to_peft && m.adapter_quant == AQUANT_SAME)
+        qp_die("%s: trained with --adapter-quant same (W_qer on the base's grid); PEFT's W + s*B*A cannot express "
+               "it: use --to hf or --lossless", ckpt);
     char *tok_path = find_tokenizer(model, tok);
     int B, T;
     char batch_what[PATH_MAX + 128];
@@ -330,18 +340,22 @@ int cmd_merge(int argc, char **argv) {
     // Last line: one JSON object for scripts.
     printf("{\"out\": ");
     json_str(sg.dir);
-    printf(", \"to\": \"%s\", \"dtype\": \"%s\", \"max_abs_dlogit\": %.6g, \"mse_dlogit\": %.6g", to,
-           to_peft ? "f32" : export_dtype_name(dt), mx, mse);
+    printf(", \"to\": \"%s\", \"dtype\": \"%s\", \"adapter_quant\": \"%s\", \"max_abs_dlogit\": %.6g, \"mse_dlogit\": %.6g",
+           to, to_peft ? "f32" : export_dtype_name(dt), adapter_quant_names[m.adapter_quant], mx, mse);
     if (requant)
         printf(", \"requant\": {\"format\": \"%s\", \"weight_rel_err\": %.6g, \"max_abs_dlogit\": %.6g, \"mse_dlogit\": %.6g}", qname,
                qe.rel, qmx, qmse);
     if (lossless)
         printf(", \"lossless\": {\"bits_per_weight\": %.6g, \"codes\": %lld, \"changed\": %lld, \"overflow\": %lld, "
                "\"weight_rel_err\": %.6g, \"rel_quant\": %.6g, \"rel_overflow\": %.6g, \"max_abs_dlogit_vs_unmerged\": %.6g, "
-               "\"max_abs_dlogit\": %.6g, \"mse_dlogit\": %.6g, \"calib_steps\": %d}",
+               "\"max_abs_dlogit\": %.6g, \"mse_dlogit\": %.6g, \"calib_steps\": %d",
                qr.bits_per_weight, (long long)qr.rep.codes.n_codes, (long long)qr.rep.codes.n_changed,
                (long long)qr.rep.codes.n_overflow, qr.rep.rel_err, qr.rep.rel_quant, qr.rep.rel_overflow, qr.eq_max_abs,
                qr.fp_max_abs, qr.fp_mse, qer_steps);
+    if (lossless && qr.ckpt_qer)
+        printf(", \"max_abs_dlogit_vs_checkpoint\": %.6g, \"bits_differ_vs_checkpoint\": %lld", qr.ckpt_max_abs,
+               qr.ckpt_bits_differ);
+    if (lossless) printf("}");
     printf("}\n");
     qmodel_free_bases(qer_bases, cfg->n_layers);
     if (requant) model_free(&qm);

@@ -4,6 +4,7 @@
 #include "core/check.h"
 #include "core/la.h"
 #include "init/adapter_init.h"
+#include "init/qer.h"
 #include "quant/quant.h"
 #include "trainer/options.h"
 #include "trainer/session.h"
@@ -17,15 +18,16 @@
 
 typedef struct {
     const char *model, *tok, *task, *data, *tsv, *text_cols, *label_col, *dev, *text, *mode, *format, *init;
-    const char *calib_text, *calib_stats, *schedule, *targets, *resume, *out;
+    const char *calib_text, *calib_stats, *schedule, *targets, *resume, *out, *adapter_quant;
     int block, double_quant, rank, batch, epochs, max_steps, warmup, grad_accum, seed, threads, save_every;
-    int eval_every, log_every, max_len, seq_len, bucket, regression, skip_bad_rows, loftq_iters, eval_batch;
+    int evals, eval_every, log_every, max_len, seq_len, bucket, regression, skip_bad_rows, loftq_iters, eval_batch;
     double alpha, lr, warmup_ratio, wd, beta1, beta2, eps, clip, dropout;
 } TrainFlags;
 
 static const char *SYNOPSIS =
     "--model M [--tokenizer T] (--task NAME --data DIR | --tsv FILE --text-cols a[,b] --label-col c --dev FILE | "
     "--text FILE) [--mode full|lora|qpeft] [--format F --block N] [--rank R --alpha A] [--init METHOD] "
+    "[--adapter-quant none|same] "
     "[--calib-text FILE | --calib-stats H5] [--batch B] [--lr LR] [--epochs E | --max-steps N] [--warmup STEPS | "
     "--warmup-ratio R] [--schedule linear|cosine|constant] [--weight-decay WD] [--clip C] [--grad-accum K] "
     "[--seed S] [--threads N] [--save-every N] [--resume CKPT] --out DIR";
@@ -50,6 +52,33 @@ static void join_command(int argc, char **argv, char *buf, size_t cap) {
                                       strlen(argv[i]);
         n += (size_t)snprintf(buf + n, cap - n, plain ? " %s" : " '%s'", argv[i]);
     }
+}
+
+static int find_opt(const qp_opt *o, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(o[i].name, name)) return (int)i;
+    QP_ASSERT(0);
+    return -1;
+}
+
+// --adapter-quant: refused before any work for a mode other than qpeft, a non-MXINT --format,
+// or adapter dropout (the adapter is merged into the weight, there is no separate path to drop);
+// without --dropout the mode trains with none. Returns the mode.
+static int check_adapter_quant(TrainFlags *f, int dropout_seen) {
+    if (!strcmp(f->adapter_quant, "none")) return AQUANT_NONE;
+    if (strcmp(f->adapter_quant, "same")) qp_die("--adapter-quant must be none or same, got '%s'", f->adapter_quant);
+    const char *mode = f->mode ? f->mode : f->format ? "qpeft" : "lora";
+    if (strcmp(mode, "qpeft"))
+        qp_die("--adapter-quant same needs --mode qpeft with an MXINT --format (e.g. mxint4); found --mode %s", mode);
+    qp_status st = {0};
+    quant_format qf;
+    if (!f->format) qp_die("--adapter-quant same needs an MXINT --format (e.g. mxint4)");
+    if (quant_parse_format(f->format, f->block, f->double_quant, &qf, &st) != 0) qp_die("--format: %s", st.msg);
+    if (quant_qer_check_format(&qf, &st) != 0) qp_die("--adapter-quant same: %s", st.msg);
+    if (dropout_seen && f->dropout > 0)
+        qp_die("--adapter-quant same has no adapter dropout (the adapter is merged into the weight); use --dropout 0");
+    f->dropout = 0;
+    return AQUANT_SAME;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -80,7 +109,8 @@ int cmd_train(int argc, char **argv) {
         {"--loftq-iters", OPT_INT, &f.loftq_iters, "5", "LoftQ alternations", 1, 100, 0},
         {"--calib-text", OPT_STR, &f.calib_text, NULL, "calibration text for lqer/qera-*/srr (default: the task's training split)", 1, 0, 0},
         {"--calib-stats", OPT_STR, &f.calib_stats, NULL, "calibration statistics from `qpeft calibrate`", 1, 0, 0},
-        {"--dropout", OPT_FLOAT, &f.dropout, "0.1", "adapter dropout probability (the paper's GLUE runs: 0.1)", 0, 0.95, 0},
+        {"--adapter-quant", OPT_STR, &f.adapter_quant, "none", "none | same: adapters in the MXINT base's format, merged on its grid (QER; qpeft mode)", 1, 0, 0},
+        {"--dropout", OPT_FLOAT, &f.dropout, "0.1", "adapter dropout probability (the paper's GLUE runs: 0.1; 0 with --adapter-quant same)", 0, 0.95, 0},
         {"--batch", OPT_INT, &f.batch, "16", "examples per micro-batch", 1, 65536, 0},
         {"--eval-batch", OPT_INT, &f.eval_batch, "0", "examples per evaluation batch; 0 = --batch", 0, 65536, 0},
         {"--grad-accum", OPT_INT, &f.grad_accum, "1", "micro-batches per optimizer step", 1, 65536, 0},
@@ -100,6 +130,7 @@ int cmd_train(int argc, char **argv) {
         {"--threads", OPT_INT, &f.threads, "0", "OpenMP/BLAS threads; 0 = all cores", 0, 1024, 0},
         {"--log-every", OPT_INT, &f.log_every, "1", "log every N steps", 0, 1e9, 0},
         {"--eval-every", OPT_INT, &f.eval_every, "0", "also evaluate every N steps (always each epoch and at the end)", 0, 1e9, 0},
+        {"--evals", OPT_INT, &f.evals, "0", "also evaluate N times evenly over the run (unless --eval-every)", 0, 1e6, 0},
         {"--save-every", OPT_INT, &f.save_every, "0", "write DIR/step-N.h5 every N steps", 0, 1e9, 0},
         {"--resume", OPT_STR, &f.resume, NULL, "continue from a checkpoint written by this run's flags", 1, 0, 0},
         {"--out", OPT_STR, &f.out, NULL, "run directory (config.json, log.jsonl, last.h5, best.h5)", 1, 0, 0},
@@ -107,6 +138,7 @@ int cmd_train(int argc, char **argv) {
     opts_parse("train", SYNOPSIS, opts, sizeof opts / sizeof opts[0], argc, argv, 2);
     if (!f.out) qp_die("qpeft train: --out DIR is required");
     if (f.threads > 0) la_set_threads(f.threads);
+    int aq = check_adapter_quant(&f, opts[find_opt(opts, sizeof opts / sizeof opts[0], "--dropout")].seen);
 
     SetupRequest rq;
     memset(&rq, 0, sizeof rq);
@@ -119,6 +151,11 @@ int cmd_train(int argc, char **argv) {
     rq.task = &ts;
     Setup su;
     setup_build(&rq, &su);
+    if (aq == AQUANT_SAME) {  // every adapted linear over a packed MXINT base (a .qm base included)
+        qp_status qs = {0};
+        if (qer_check_model(&su.model, &qs) != 0) qp_die("--adapter-quant same: %s", qs.msg);
+        su.model.adapter_quant = AQUANT_SAME;
+    }
     su.model.dropout = (float)f.dropout;
     su.model.dropout_seed = (uint64_t)f.seed * 0x9e3779b97f4a7c15ULL + 1;
 
@@ -129,7 +166,7 @@ int cmd_train(int argc, char **argv) {
     tc.out_dir = f.out; tc.resume = f.resume; tc.mode = su.mode_name; tc.init = su.init_name;
     tc.model_hash = su.model_hash; tc.command_line = cmdline;
     tc.batch = f.batch; tc.grad_accum = f.grad_accum; tc.epochs = f.epochs; tc.max_steps = f.max_steps;
-    tc.log_every = f.log_every; tc.eval_every = f.eval_every; tc.save_every = f.save_every;
+    tc.log_every = f.log_every; tc.eval_every = f.eval_every; tc.evals = f.evals; tc.save_every = f.save_every;
     tc.eval_batch = f.eval_batch ? f.eval_batch : f.batch; tc.bucket = f.bucket;
     tc.lr = f.lr; tc.clip = f.clip;
     tc.adam = adamw_defaults();
@@ -147,14 +184,14 @@ int cmd_train(int argc, char **argv) {
              "{\n  \"command\": \"%s\",\n  \"model\": \"%s\",\n  \"model_hash\": \"%s\",\n  \"task\": \"%s\",\n"
              "  \"head\": \"%s\",\n  \"n_labels\": %d,\n  \"train_examples\": %zu,\n  \"dev_examples\": %zu,\n"
              "  \"mode\": \"%s\",\n  \"format\": \"%s\",\n  \"bits_per_weight\": %.4f,\n  \"rank\": %d,\n  \"alpha\": %g,\n"
-             "  \"targets\": \"%s\",\n  \"init\": \"%s\",\n  \"dropout\": %g,\n  \"batch\": %d,\n  \"grad_accum\": %d,\n"
+             "  \"targets\": \"%s\",\n  \"init\": \"%s\",\n  \"adapter_quant\": \"%s\",\n  \"dropout\": %g,\n  \"batch\": %d,\n  \"grad_accum\": %d,\n"
              "  \"lr\": %g,\n  \"epochs\": %d,\n  \"max_steps\": %d,\n  \"warmup\": %d,\n  \"warmup_ratio\": %g,\n"
              "  \"schedule\": \"%s\",\n  \"weight_decay\": %g,\n  \"beta1\": %g,\n  \"beta2\": %g,\n  \"eps\": %g,\n"
              "  \"clip\": %g,\n  \"seed\": %d,\n  \"threads\": %d,\n  \"max_len\": %d,\n  \"seq_len\": %d,\n"
              "  \"openblas_core\": \"%s\"\n}\n",
              cmd_json, model_json, su.model_hash, su.task.name, head_desc, su.task.n_labels, su.task.train.n,
              su.task.dev.n, su.mode_name, su.format_name, su.bits_per_weight, su.model.rank, su.model.alpha,
-             f.targets, su.init_name, f.dropout, f.batch, f.grad_accum, f.lr, f.epochs, f.max_steps, f.warmup,
+             f.targets, su.init_name, adapter_quant_names[aq], f.dropout, f.batch, f.grad_accum, f.lr, f.epochs, f.max_steps, f.warmup,
              f.warmup_ratio, f.schedule, f.wd, f.beta1, f.beta2, f.eps, f.clip, f.seed, la_get_threads(),
              f.max_len, su.task.seq_len, la_corename());
     tc.config_json = config;

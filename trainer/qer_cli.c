@@ -45,6 +45,9 @@ QuantTensor **qer_cli_merge(Model *m, const qer_cli_opts *o, const int *ids, int
     qp_status st = {0};
     memset(res, 0, sizeof *res);
     if (qer_check_model(m, &st)) qp_die("%s", st.msg);
+    if (o->steps > 0 && m->adapter_quant == AQUANT_SAME)
+        qp_die("--qer-steps: this checkpoint was trained with --adapter-quant same; its model is the quantized-adapter "
+               "model already and calibrating would change it");
     float *saved = xmalloc(m->n_params * sizeof(float));
     memcpy(saved, m->params, m->n_params * sizeof(float));
     if (o->steps > 0) {
@@ -77,7 +80,15 @@ QuantTensor **qer_cli_merge(Model *m, const qer_cli_opts *o, const int *ids, int
     res->eq_bits_differ = bits_differ(um.acts.logits, mm.acts.logits, nl);
     memcpy(m->params, saved, m->n_params * sizeof(float));  // the checkpoint's adapters again
     free(saved);
+    if (m->adapter_quant == AQUANT_SAME) {  // the checkpoint's own model (what `qpeft eval` scores)
+        res->ckpt_qer = 1;
+        merge_logits_diff(m, &mm, ids, B, T, &res->ckpt_max_abs, &mse);
+        res->ckpt_bits_differ = bits_differ(m->acts.logits, mm.acts.logits, nl);
+    }
+    adapter_quant_kind aq = m->adapter_quant;
+    m->adapter_quant = AQUANT_NONE;  // the fp-adapter model W~ + s·B·A of the same adapters
     merge_logits_diff(m, &mm, ids, B, T, &res->fp_max_abs, &res->fp_mse);
+    m->adapter_quant = aq;
     model_free(&um);
     model_free(&mm);
 
@@ -108,6 +119,12 @@ QuantTensor **qer_cli_merge(Model *m, const qer_cli_opts *o, const int *ids, int
            "vs fp-adapter model: max |dlogit| %.4g, mean dlogit^2 %.4g\n",
            res->eq_max_abs, res->eq_bits_differ, nl, res->eq_bits_differ == 0 ? " (bit for bit)" : "", res->fp_max_abs,
            res->fp_mse);
+    if (res->ckpt_qer)
+        printf("check: merged (packed) vs the checkpoint's QER-trained model (--adapter-quant same): max |dlogit| %.3g, "
+               "%lld of %zu differ in bits%s\n", res->ckpt_max_abs, res->ckpt_bits_differ, nl,
+               res->ckpt_bits_differ == 0 ? " (bit for bit)" : "");
     if (res->eq_bits_differ != 0) qp_die("internal error: the merged model's logits differ from the unmerged QER model's");
+    if (res->ckpt_bits_differ != 0)
+        qp_die("internal error: the merged model's logits differ from the checkpoint's QER-trained model's");
     return merged;
 }

@@ -21,12 +21,17 @@ typedef struct {
     double bits_per_weight;      // of the merged packed linears
     double eq_max_abs;           // merged (packed) vs unmerged quantized-adapter logits: max |Δ|
     long long eq_bits_differ;    // logits whose bit patterns differ (0 = bit for bit)
-    double fp_max_abs, fp_mse;   // merged vs the fp-adapter model (m as given)
+    int ckpt_qer;                // m was QER-trained (--adapter-quant same): also checked against m itself
+    double ckpt_max_abs;         // merged vs m's own (quantized-adapter) forward: max |Δ|
+    long long ckpt_bits_differ;  // and the logits whose bits differ (0 = bit for bit)
+    double fp_max_abs, fp_mse;   // merged vs the fp-adapter model W~ + s·B·A of m's adapters
 } qer_cli_result;
 
 // m: a checkpoint's model (fp32 weights in m->w, packed MXINT bases, adapters). Checks
-// qer_check_model (dies with its message), calibrates if asked (on a rank-0 fp32 copy of m->w),
-// merges, compares logits on ids (B,T) — m's activations must cover (B,T) — and prints a report.
+// qer_check_model (dies with its message), calibrates if asked (on a rank-0 fp32 copy of m->w;
+// refused for a QER-trained m, whose model the merge must reproduce), merges, compares logits on
+// ids (B,T) — m's activations must cover (B,T) — and prints a report; dies if the merged logits
+// differ in any bit from the unmerged quantized-adapter model's (or, QER-trained, from m's own).
 // m's adapters are left as they were. Returns the merged bases (L*LIN_COUNT, qmodel_free_bases).
 QuantTensor **qer_cli_merge(Model *m, const qer_cli_opts *o, const int *ids, int B, int T, qer_cli_result *res);
 #endif

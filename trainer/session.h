@@ -27,7 +27,8 @@ void session_add_head(ModelConfig *cfg, ModelWeights *w, int n_labels, qp_rng *r
 void session_hash(const ModelWeights *w, const ModelConfig *cfg, char hex[17]);
 // Build the Model a checkpoint describes over the base model at model_path and load the
 // checkpoint into it (trainable values, packed bases, optimizer state if opt_m/opt_v given —
-// pass NULL to skip). train: TRAIN_NONE for evaluation/merge, else the checkpoint's own mode.
+// pass NULL to skip), and its adapter quantization (--adapter-quant same: QER mode). train:
+// TRAIN_NONE for evaluation/merge, else the checkpoint's own mode.
 // Dies with one line on any mismatch.
 void session_model_from_checkpoint(const char *model_path, const char *ckpt, int for_training, Model *m,
                                    ckpt_meta *meta);

@@ -25,6 +25,7 @@ typedef struct {
     int *ids, *lens, *labels, *inputs, *targets;
     float *scores;
     int64_t step, total_steps;
+    int64_t eval_every;        // tc->eval_every, or total_steps / tc->evals
     int epoch, epoch_done;     // epoch_done: the last step finished an epoch
     double best_main;
     int64_t best_step;
@@ -87,6 +88,8 @@ static void setup(Trainer *t) {
     qp_status st = {0};
     if (batch_sampler_init(&t->sampler, &td->train, tc->batch, 1, tc->bucket, tc->seed, &st) != 0) qp_die("%s", st.msg);
     t->total_steps = tc->max_steps > 0 ? tc->max_steps : steps_per_epoch(t) * tc->epochs;
+    t->eval_every = tc->eval_every;
+    if (tc->evals > 0 && tc->eval_every == 0) t->eval_every = t->total_steps >= tc->evals ? t->total_steps / tc->evals : 1;
     if (sched_init(&t->sched, tc->schedule, t->total_steps, tc->warmup_steps, tc->warmup_ratio, &st) != 0)
         qp_die("%s", st.msg);
     adamw_hparams hp = tc->adam;
@@ -144,7 +147,7 @@ static void save(Trainer *t, const char *name) {
     qp_status st = {0};
     const char *path = out_path(t, name);
     if (ckpt_save(path, t->m, &meta, t->adam.m, t->adam.v, t->adam.t, t->tc->save_base, &st) != 0)
-        qp_die("%s (the previous checkpoint is intact)", st.msg);
+        qp_die("%s (nothing half-written is left; earlier checkpoints are untouched)", st.msg);
 }
 
 static void resume(Trainer *t) {
@@ -321,7 +324,7 @@ int train_run(const TrainConfig *tc, Model *m, const TaskData *td) {
         if (t.epoch_done) t.epoch++;
         if (tc->log_every > 0 && (t.step % tc->log_every == 0 || t.step == t.total_steps)) log_step(&t, &s, qp_now() - t0);
         int last = t.step == t.total_steps;
-        if (t.epoch_done || last || (tc->eval_every > 0 && t.step % tc->eval_every == 0)) run_eval(&t);
+        if (t.epoch_done || last || (t.eval_every > 0 && t.step % t.eval_every == 0)) run_eval(&t);
         if (tc->save_every > 0 && t.step % tc->save_every == 0) {
             char name[64];
             snprintf(name, sizeof name, "step-%lld.h5", (long long)t.step);

@@ -21,6 +21,7 @@ typedef struct {
     const char *command_line;
     const char *config_json;   // every resolved setting as one JSON object (written to config.json)
     int batch, grad_accum, epochs, max_steps, log_every, eval_every, save_every, eval_batch;
+    int evals;  // > 0 and eval_every 0: that many evaluations spread evenly over the run
     int bucket;                // length bucketing factor (0 = off)
     double lr, clip;
     adamw_hparams adam;
