@@ -265,6 +265,20 @@ static void out_finish(const OutSums *s, qer_out_error *e) {
     e->n_overflow = s->n_overflow;
 }
 
+// Penalty weight·‖W_unc − W_qer‖²_F of the clamped codes (0 when weight is 0).
+static double overflow_cost(const LinWork *w, double weight) {
+    if (weight <= 0) return 0;
+    double s = 0;
+    for (size_t j = 0; j < (size_t)w->OC * w->IC; j++) s += (w->wunc[j] - w->wqer[j]) * (w->wunc[j] - w->wqer[j]);
+    return weight * s;
+}
+
+static double mean_diag(const double *Sig, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += Sig[(size_t)i * n + i];
+    return n ? s / n : 0;
+}
+
 static double rms(const float *x, size_t n) {
     double s = 0;
     for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
@@ -320,7 +334,8 @@ static int calib_or_eval(Model *m, const CalibSet *stats, const qer_calib_opts *
             quant_qer_count c;
             lw_eval(&w, A, B, &c);
             sb.n_overflow += c.n_overflow;
-            double best = lin_out_error(&w, Sig, E, F, &sb), loss0 = best;
+            const double lam = o ? o->overflow_penalty : 0, sbar = mean_diag(Sig, w.IC);
+            double best = lin_out_error(&w, Sig, E, F, &sb) + overflow_cost(&w, lam * sbar), loss0 = best;
             if (steps > 0) {
                 memcpy(bestA, A, nA * sizeof(float));
                 memcpy(bestB, B, nB * sizeof(float));
@@ -334,6 +349,11 @@ static int calib_or_eval(Model *m, const CalibSet *stats, const qer_calib_opts *
                     // STE: G = 2·(W_qer − W_ref)·Σ (E, F hold it after lin_out_error), dC = G.
                     for (size_t j = 0; j < n; j++) E[j] = w.wqer[j] - w.wref[j];
                     la_dgemm(0, 0, w.OC, w.IC, w.IC, 2.0, E, w.IC, Sig, w.IC, 0.0, F, w.IC);
+                    if (lam > 0)  // overflow-aware: the penalty's gradient replaces the STE at clamped codes
+                        for (size_t j = 0; j < n; j++) {
+                            double excess = w.wunc[j] - w.wqer[j];
+                            if (excess != 0) F[j] = 2.0 * lam * sbar * excess;
+                        }
                     for (size_t j = 0; j < nA; j++) Ad[j] = w.Aq[j];
                     for (size_t j = 0; j < nB; j++) Bd[j] = w.Bq[j];
                     // dB (OC,R) = s·G·A~ᵀ ; dA (R,IC) = s·B~ᵀ·G
@@ -342,7 +362,7 @@ static int calib_or_eval(Model *m, const CalibSet *stats, const qer_calib_opts *
                     adam(A, gA, mA, vA, nA, lrA, t);
                     adam(B, gB, mB, vB, nB, lrB, t);
                     lw_eval(&w, A, B, NULL);
-                    double loss = lin_out_error(&w, Sig, E, F, NULL);
+                    double loss = lin_out_error(&w, Sig, E, F, NULL) + overflow_cost(&w, lam * sbar);
                     if (loss < best) {
                         best = loss;
                         memcpy(bestA, A, nA * sizeof(float));

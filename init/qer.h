@@ -56,7 +56,12 @@ typedef struct { double rel_err, rel_quant, rel_overflow; int64_t n_overflow; } 
 // G = 2·(W_qer − W_ref)·Σ, dB = s·G·A~ᵀ, dA = s·B~ᵀ·G. Step sizes lr·rms(A) and lr·rms(B) of
 // the entry values. The iterate with the lowest true loss is kept (so the loss never rises).
 // m's adapters are updated in place; before/after get the output errors. stats needs Σxᵀx.
-typedef struct { int steps; double lr; int log; } qer_calib_opts;
+// overflow_penalty λ > 0 makes the steps overflow-aware: at a clamped code the gradient of the
+// output error is 0 (W_qer does not move there), so instead of passing straight through the clamp
+// it is replaced by the gradient of λ·σ̄·‖W_unc − W_qer‖² (σ̄ = tr Σ / IC), which pulls the code
+// back into range; the iterate kept is the one with the lowest output error + that penalty.
+// λ = 0: straight-through everywhere, the iterate with the lowest output error is kept.
+typedef struct { int steps; double lr; int log; double overflow_penalty; } qer_calib_opts;
 int qer_calibrate(Model *m, const CalibSet *stats, const qer_calib_opts *o, qer_out_error *before,
                   qer_out_error *after, qp_status *st);
 // Just the output errors of m's current adapters (no training).

@@ -179,7 +179,9 @@ static void test_model(const char *fmt_name, const CalibSet *stats, const int *i
 
     // Error-aware calibration: the objective never rises; report both sources.
     qer_out_error before, after;
-    qer_calib_opts co = {8, 0.01, 0};
+    float *start = xmalloc(m.n_params * sizeof(float));
+    memcpy(start, m.params, m.n_params * sizeof(float));
+    qer_calib_opts co = {8, 0.01, 0, 0};
     CHECK(qer_calibrate(&m, stats, &co, &before, &after, &st) == 0 && after.rel_err <= before.rel_err &&
               isfinite(after.rel_quant) && isfinite(after.rel_overflow),
           "%s: calibration (8 steps) output error %.5f -> %.5f (adapter quantization %.5f -> %.5f, overflow %.5f -> %.5f, "
@@ -188,6 +190,19 @@ static void test_model(const char *fmt_name, const CalibSet *stats, const int *i
     qer_out_error e0;
     CHECK(qer_output_error(&m, stats, &e0, &st) == 0 && e0.n_overflow == after.n_overflow,
           "%s: qer_output_error agrees on the overflow count (%lld)", fmt_name, (long long)e0.n_overflow);
+    // Overflow-aware steps from the same start: the clamped codes are pulled back into range, so
+    // both the overflow count and the overflow part fall below the start's (and below the
+    // straight-through result, which pushes codes out), and the output error does not rise.
+    memcpy(m.params, start, m.n_params * sizeof(float));
+    qer_out_error b2, a2;
+    qer_calib_opts cp = {8, 0.01, 0, 100};
+    CHECK(qer_calibrate(&m, stats, &cp, &b2, &a2, &st) == 0 && b2.n_overflow > 0 && a2.n_overflow < b2.n_overflow &&
+              a2.n_overflow < after.n_overflow && a2.rel_overflow < b2.rel_overflow && a2.rel_err <= b2.rel_err,
+          "%s: overflow-aware calibration (penalty 100) output error %.5f -> %.5f (adapter quantization %.5f -> %.5f, "
+          "overflow %.5f -> %.5f, overflowed %lld -> %lld; straight-through: %lld)", fmt_name, b2.rel_err, a2.rel_err,
+          b2.rel_quant, a2.rel_quant, b2.rel_overflow, a2.rel_overflow, (long long)b2.n_overflow,
+          (long long)a2.n_overflow, (long long)after.n_overflow);
+    free(start);
     model_free(&m);
 }
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # tests/test_qer_train.sh — `qpeft train --adapter-quant same` (QER training, model/linear.h) end to
-# end on tinystories-1M with an mxint4 base (WNLI: its 71-example dev split keeps evaluation cheap): the mode is recorded (config.json, checkpoint root
-# attribute), the run moves base codes, `qpeft eval` of its checkpoint reproduces the run's own
-# evaluation (the quantized-adapter model), `merge --lossless` of it gives logits bit for bit equal
-# to that model and a model.qm whose `qpeft eval` (no checkpoint) is identical — for WNLI and for
-# a text (LM) run; resuming continues bit for bit; and the one-line refusals.
+# end on tinystories-1M with an mxint4 base (WNLI: its 71-example dev split keeps evaluation
+# cheap): the mode is recorded (config.json, checkpoint root attribute), the run moves base codes,
+# `qpeft eval` of its checkpoint reproduces the run's own evaluation (the quantized-adapter model),
+# `merge --lossless` of it gives logits bit for bit equal to that model and a model.qm whose
+# `qpeft eval` (no checkpoint) is identical — for WNLI and for a text (LM) run; resuming continues
+# bit for bit; and the one-line refusals.
 set -u
 . "$(dirname "$0")/lib.sh"
 M=$A/models/tinystories-1M/tinystories-1M.bin

@@ -149,7 +149,7 @@ int cmd_merge(int argc, char **argv) {
     const char *model = NULL, *ckpt = NULL, *out = NULL, *to = NULL, *dtype_s = NULL, *requant = NULL, *tok = NULL,
                *text = NULL;
     int block = 0, lossless = 0, qer_steps = 0, qer_samples = 128, threads = 0;
-    double qer_lr = 0.01;
+    double qer_lr = 0.01, qer_penalty = 100;
     const char *qer_text = NULL;
     qp_opt opts[] = {
         {"--model", OPT_STR, &model, NULL, "base model the checkpoint was trained on (llama2.c .bin, HF directory, .qm)", 1, 0, 0},
@@ -164,6 +164,7 @@ int cmd_merge(int argc, char **argv) {
         {"--lossless", OPT_FLAG, &lossless, NULL, "QER: merge on codes at the MXINT base's own bits into model.qm (docs/methods.md)", 1, 0, 0},
         {"--qer-steps", OPT_INT, &qer_steps, "0", "--lossless: error-aware calibration, Adam steps per linear (0 = none)", 0, 100000, 0},
         {"--qer-lr", OPT_FLOAT, &qer_lr, "0.01", "--lossless: calibration step size relative to rms(A), rms(B)", 0, 10, 0},
+        {"--qer-overflow-penalty", OPT_FLOAT, &qer_penalty, "100", "--lossless --qer-steps: weight of the overflow penalty at clamped codes (0 = straight through the clamp)", 0, 1e6, 0},
         {"--qer-samples", OPT_INT, &qer_samples, "128", "--lossless: calibration windows (of up to 256 tokens)", 1, 1000000, 0},
         {"--qer-text", OPT_STR, &qer_text, NULL, "--lossless: calibration text (default: the assets' tinystories_train_head.txt)", 1, 0, 0},
         {"--threads", OPT_INT, &threads, "0", "threads; 0 = all cores", 0, 1024, 0},
@@ -184,8 +185,8 @@ int cmd_merge(int argc, char **argv) {
     if (requant && quant_parse_format(requant, block, 0, &qf, &st) != 0) qp_die("--requant: %s", st.msg);
     if (!requant && block) qp_die("--block needs --requant FORMAT");
     if (lossless && requant) qp_die("--lossless and --requant both write model.qm; choose one");
-    if (!lossless && (opts[10].seen || opts[11].seen || opts[12].seen || opts[13].seen))
-        qp_die("--qer-steps, --qer-lr, --qer-samples and --qer-text need --lossless");
+    if (!lossless && (opts[10].seen || opts[11].seen || opts[12].seen || opts[13].seen || opts[14].seen))
+        qp_die("--qer-steps, --qer-lr, --qer-overflow-penalty, --qer-samples and --qer-text need --lossless");
     if (export_check_new_dir(out, &st) != 0) qp_die("%s", st.msg);   // refuse before any work
     static char def_text[PATH_MAX];
     if (!text) {
@@ -282,7 +283,7 @@ int cmd_merge(int argc, char **argv) {
             qer_text = def_qtext;
         }
         if (qer_steps > 0 && !tok_path) qp_die("--qer-steps needs a tokenizer for %s (--tokenizer)", qer_text);
-        qer_cli_opts qo = {qer_text, tok_path, qer_samples, cfg->max_seq_len < 256 ? cfg->max_seq_len : 256, qer_steps, qer_lr};
+        qer_cli_opts qo = {qer_text, tok_path, qer_samples, cfg->max_seq_len < 256 ? cfg->max_seq_len : 256, qer_steps, qer_lr, qer_penalty};
         qer_bases = qer_cli_merge(&m, &qo, ids, B, T, &qr);
     }
 

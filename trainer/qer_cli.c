@@ -53,7 +53,7 @@ QuantTensor **qer_cli_merge(Model *m, const qer_cli_opts *o, const int *ids, int
     if (o->steps > 0) {
         CalibSet set;
         calibrate_fp(m, o, &set);
-        qer_calib_opts co = {o->steps, o->lr, qp_verbose};
+        qer_calib_opts co = {o->steps, o->lr, qp_verbose, o->overflow_penalty};
         if (qer_calibrate(m, &set, &co, &res->before, &res->after, &st)) qp_die("%s", st.msg);
         calib_set_free(&set);
         res->calibrated = 1;

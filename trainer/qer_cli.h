@@ -12,6 +12,7 @@ typedef struct {
     const char *tok_path;    // its tokenizer
     int samples, T, steps;   // windows, their length, Adam steps per linear (0: no calibration)
     double lr;               // relative step size (init/qer.h)
+    double overflow_penalty; // λ of the overflow-aware steps (init/qer.h); 0 = straight through
 } qer_cli_opts;
 
 typedef struct {
