@@ -20,7 +20,12 @@ int merge_has_packed_base(const Model *m) {
     return 0;
 }
 
-static int merge(const Model *m, int with_adapters, ModelConfig *cfg, ModelWeights *out, qp_status *st) {
+// Which adapters a merge adds: none (the base alone), the ones the model's forward uses, or every
+// adapter as the QER weight W_qer whatever the model's mode (the reference of `merge --lossless`).
+enum { MERGE_BASE, MERGE_AS_MODEL, MERGE_AS_QER };
+
+static int merge(const Model *m, int what, ModelConfig *cfg, ModelWeights *out, qp_status *st) {
+    const int with_adapters = what != MERGE_BASE;
     *cfg = m->cfg;
     if (weights_alloc(out, cfg, st)) return -1;
     QP_ASSERT(out->n_floats == m->w.n_floats);
@@ -33,6 +38,7 @@ static int merge(const Model *m, int with_adapters, ModelConfig *cfg, ModelWeigh
         for (int k = 0; k < LIN_COUNT; k++) {
             Linear lin = model_linear(m, l, k);
             float *dst = slot(out, &lin, l, k);
+            if (what == MERGE_AS_QER && lin.rank > 0) lin.qer = 1;
             if (with_adapters && lin.qer) {
                 // QER (--adapter-quant same): the layer computes x·W_qerᵀ; W_qer is the weight.
                 if (!Aq) {  // IC, OC ≤ max(C, H) for every linear
@@ -53,8 +59,9 @@ static int merge(const Model *m, int with_adapters, ModelConfig *cfg, ModelWeigh
     return 0;
 }
 
-int merge_weights(const Model *m, ModelConfig *cfg, ModelWeights *out, qp_status *st) { return merge(m, 1, cfg, out, st); }
-int merge_base_weights(const Model *m, ModelConfig *cfg, ModelWeights *out, qp_status *st) { return merge(m, 0, cfg, out, st); }
+int merge_weights(const Model *m, ModelConfig *cfg, ModelWeights *out, qp_status *st) { return merge(m, MERGE_AS_MODEL, cfg, out, st); }
+int merge_base_weights(const Model *m, ModelConfig *cfg, ModelWeights *out, qp_status *st) { return merge(m, MERGE_BASE, cfg, out, st); }
+int merge_qer_weights(const Model *m, ModelConfig *cfg, ModelWeights *out, qp_status *st) { return merge(m, MERGE_AS_QER, cfg, out, st); }
 
 void merge_round_weights(ModelWeights *w, export_dtype dt) {
     if (dt == EXPORT_F32) return;

@@ -14,6 +14,10 @@
 // In QER mode (m->adapter_quant == AQUANT_SAME) an adapted linear's slot is the weight its forward
 // uses, W_qer (model/linear.h), so the merged fp32 model's logits are the checkpoint model's.
 int merge_weights(const Model *m, ModelConfig *cfg, ModelWeights *out, qp_status *st);
+// Every adapted linear as its QER weight W_qer, whatever m's mode (the same as merge_weights in QER
+// mode): the unmerged quantized-adapter model `merge --lossless` must reproduce. Needs every
+// adapted linear over a packed MXINT base (qer_check_model).
+int merge_qer_weights(const Model *m, ModelConfig *cfg, ModelWeights *out, qp_status *st);
 // The same without the adapters: the base W~ a PEFT user must load under the adapters.
 int merge_base_weights(const Model *m, ModelConfig *cfg, ModelWeights *out, qp_status *st);
 // Does m have any packed (quantized) base?

@@ -2,17 +2,12 @@
 // adapter quantization and overflow, and the error-aware calibration (init/qer.h).
 // Tested by tests/test_qer.c and tests/test_qer_cli.sh.
 #include "init/qer.h"
+#include "checkpoints/merge.h"
 #include "core/check.h"
 #include "core/la.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-// fp32 slot of layer l, kind k in w (weights.h layout).
-static float *slot(const ModelWeights *w, int OC, int IC, int l, int k) {
-    float *const base[LIN_COUNT] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
-    return base[k] + (size_t)l * OC * IC;
-}
 
 static int adapted(const Model *m, int i) { return m->rank > 0 && m->train != TRAIN_FULL && m->A[i] != NULL; }
 
@@ -212,25 +207,7 @@ int qer_merge(const Model *m, QuantTensor ***merged, qer_report *rep, qp_status 
 
 int qer_effective_weights(const Model *m, ModelConfig *cfg, ModelWeights *out, qp_status *st) {
     if (qer_check_model(m, st)) return -1;
-    *cfg = m->cfg;
-    if (weights_alloc(out, cfg, st)) return -1;
-    memcpy(out->mem, m->w.mem, out->n_floats * sizeof(float));
-    if (cfg->n_labels > 0) memcpy(out->score, m->w.score, (size_t)cfg->n_labels * cfg->dim * sizeof(float));
-    int OC, IC;
-    max_dims(m, &OC, &IC);
-    float *Aq = xmalloc((size_t)m->rank * IC * sizeof(float)), *Bq = xmalloc((size_t)OC * m->rank * sizeof(float));
-    for (int l = 0; l < m->cfg.n_layers; l++)
-        for (int k = 0; k < LIN_COUNT; k++) {
-            int i = l * LIN_COUNT + k;
-            if (!m->qbase[i]) continue;
-            Linear lin = model_linear(m, l, k);
-            float *dst = slot(out, lin.out, lin.in, l, k);
-            if (!adapted(m, i)) { quant_dequantize_rows(m->qbase[i], 0, lin.out, dst); continue; }
-            lin.qer = 1;  // the weight the QER-mode forward computes (model/linear.h), whatever m's mode
-            linear_qer_weight(&lin, dst, Aq, Bq);
-        }
-    free(Aq); free(Bq);
-    return 0;
+    return merge_qer_weights(m, cfg, out, st);
 }
 
 // ‖E‖²_Σ = Σ_o e_oᵀ Σ e_o with F = E·Σ (scratch F (OC,IC)).

@@ -40,9 +40,10 @@ void qer_linear_codes(const Model *m, int l, int k, int32_t *d, float *Pq, float
 // adapted linear's = quant_qer_merge_codes(base, d), every other packed base a copy, NULL where m
 // has an fp32 base. rep (may be NULL) gets the accounting above. Free with qmodel_free_bases.
 int qer_merge(const Model *m, QuantTensor ***merged, qer_report *rep, qp_status *st);
-// The unmerged quantized-adapter model as fresh fp32 weights (like merge_weights): every adapted
-// linear's slot = quant_qer_effective(base, d) (dq(base) + on-grid correction, computed without the
-// merged codes), other packed linears dq(base), the head copied. Equal bit for bit to dq(merged).
+// The unmerged quantized-adapter model as fresh fp32 weights, after qer_check_model: every adapted
+// linear's slot = W_qer as QER mode's forward computes it (linear_qer_weight, through
+// merge_qer_weights; equal to quant_qer_effective(base, d), computed without the merged codes),
+// other packed linears dq(base), the head copied. Equal bit for bit to dq(merged).
 int qer_effective_weights(const Model *m, ModelConfig *cfg, ModelWeights *out, qp_status *st);
 
 // Output-space accounting with calibration statistics Σ = E[xᵀx] of each linear's input:
