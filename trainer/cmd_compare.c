@@ -689,8 +689,7 @@ int cmd_compare(int argc, char **argv) {
                "R[,..] --inits I[,..] [--seeds 42,1,2] [--lrs a,b,..] [--epochs E | --max-steps N] [--adapter-quant none,same] "
                "[--merge none|requant|lossless|both] [--jobs J] --out DIR",
                opts, sizeof opts / sizeof opts[0], argc, argv, 2);
-    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-        if (!strcmp(opts[i].name, "--dropout")) f.dropout_set = opts[i].seen;
+    f.dropout_set = opts_seen(opts, sizeof opts / sizeof opts[0], "--dropout");
     if (!f.model) qp_die("qpeft compare: --model is required");
     if (!f.out) qp_die("qpeft compare: --out DIR is required");
     if (!!f.task + !!f.text != 1) qp_die("qpeft compare: give exactly one of --task or --text");

@@ -253,7 +253,7 @@ int cmd_error(int argc, char **argv) {
     for (int r = 0; r < n_ranks; r++) {
         ModelWeights wr;
         calibcli_weights_copy(&wr, &cfg, &base);
-        double a = opts[14].seen ? alpha : 2.0 * ranks[r];
+        double a = opts_seen(opts, sizeof opts / sizeof opts[0], "--alpha") ? alpha : 2.0 * ranks[r];
         if (model_init(&models[r], &cfg, &wr, ranks[r], (float)a, all, HEAD_LM, TRAIN_NONE, &st)) qp_die("%s", st.msg);
         int q = qp_quiet; qp_quiet = 1;
         model_alloc_acts(&models[r], batch, Tw);

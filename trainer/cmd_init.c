@@ -55,7 +55,7 @@ int cmd_init(int argc, char **argv) {
     unsigned mask;
     if (ckpt_mask_from_names(targets, &mask) || !mask)
         qp_die("--targets '%s': expected a comma list of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", targets);
-    if (!opts[6].seen) alpha = 2.0 * rank;
+    if (!opts_seen(opts, sizeof opts / sizeof opts[0], "--alpha")) alpha = 2.0 * rank;
     const int needs = init_method_needs_stats(meth) && rank > 0;
     if (needs && !stats_path && !text)
         qp_die("qpeft init: --init %s needs calibration: give --calib-stats H5 or --calib-text FILE", method_s);

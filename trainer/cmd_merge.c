@@ -185,7 +185,10 @@ int cmd_merge(int argc, char **argv) {
     if (requant && quant_parse_format(requant, block, 0, &qf, &st) != 0) qp_die("--requant: %s", st.msg);
     if (!requant && block) qp_die("--block needs --requant FORMAT");
     if (lossless && requant) qp_die("--lossless and --requant both write model.qm; choose one");
-    if (!lossless && (opts[10].seen || opts[11].seen || opts[12].seen || opts[13].seen || opts[14].seen))
+    const int nopt = sizeof opts / sizeof opts[0];
+    if (!lossless && (opts_seen(opts, nopt, "--qer-steps") || opts_seen(opts, nopt, "--qer-lr") ||
+                      opts_seen(opts, nopt, "--qer-overflow-penalty") || opts_seen(opts, nopt, "--qer-samples") ||
+                      opts_seen(opts, nopt, "--qer-text")))
         qp_die("--qer-steps, --qer-lr, --qer-overflow-penalty, --qer-samples and --qer-text need --lossless");
     if (export_check_new_dir(out, &st) != 0) qp_die("%s", st.msg);   // refuse before any work
     static char def_text[PATH_MAX];

@@ -54,13 +54,6 @@ static void join_command(int argc, char **argv, char *buf, size_t cap) {
     }
 }
 
-static int find_opt(const qp_opt *o, size_t n, const char *name) {
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(o[i].name, name)) return (int)i;
-    QP_ASSERT(0);
-    return -1;
-}
-
 // --adapter-quant: refused before any work for a mode other than qpeft, a non-MXINT --format,
 // or adapter dropout (the adapter is merged into the weight, there is no separate path to drop);
 // without --dropout the mode trains with none. Returns the mode.
@@ -138,7 +131,7 @@ int cmd_train(int argc, char **argv) {
     opts_parse("train", SYNOPSIS, opts, sizeof opts / sizeof opts[0], argc, argv, 2);
     if (!f.out) qp_die("qpeft train: --out DIR is required");
     if (f.threads > 0) la_set_threads(f.threads);
-    int aq = check_adapter_quant(&f, opts[find_opt(opts, sizeof opts / sizeof opts[0], "--dropout")].seen);
+    int aq = check_adapter_quant(&f, opts_seen(opts, sizeof opts / sizeof opts[0], "--dropout"));
 
     SetupRequest rq;
     memset(&rq, 0, sizeof rq);

@@ -128,3 +128,10 @@ int opts_split_strs(const char *opt, char *s, char **out, int max) {
     if (n == 0) qp_die("%s: empty list", opt);
     return n;
 }
+
+int opts_seen(const qp_opt *opts, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(opts[i].name, name)) return opts[i].seen;
+    QP_ASSERT(!"opts_seen: option not in the table");
+    return 0;
+}

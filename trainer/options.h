@@ -20,6 +20,9 @@ typedef struct {
 // "qpeft VERB: ..." on any error; prints help and exits 0 on --help.
 void opts_parse(const char *verb, const char *synopsis, qp_opt *opts, int n, int argc, char **argv, int first);
 void opts_print_help(const char *verb, const char *synopsis, const qp_opt *opts, int n);
+// Was option `name` (e.g. "--dropout") given on the command line? name must be in the table (an
+// always-on assert: a misspelt name is a programming error, not a user's).
+int opts_seen(const qp_opt *opts, int n, const char *name);
 // Comma-separated list helpers (die with the option name on malformed items).
 int opts_split_ints(const char *opt, const char *s, int *out, int max);
 int opts_split_doubles(const char *opt, const char *s, double *out, int max);
