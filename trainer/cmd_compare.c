@@ -177,8 +177,9 @@ static void arg(ArgList *a, const char *fmt, ...) {
     a->v[++a->n] = NULL;
 }
 
-static void data_args(ArgList *a, const CompareFlags *f) {
-    arg(a, "--model"); arg(a, "%s", f->model);
+// --model (the base, or a merged model.qm) and the tokenizer and data flags every child shares.
+static void data_args(ArgList *a, const CompareFlags *f, const char *model) {
+    arg(a, "--model"); arg(a, "%s", model);
     if (f->tok) { arg(a, "--tokenizer"); arg(a, "%s", f->tok); }
     if (f->task) { arg(a, "--task"); arg(a, "%s", f->task); }
     if (f->data) { arg(a, "--data"); arg(a, "%s", f->data); }
@@ -186,7 +187,7 @@ static void data_args(ArgList *a, const CompareFlags *f) {
 }
 
 static void train_args(ArgList *a, const CompareFlags *f, const Run *r, const char *stats, int threads) {
-    arg(a, "qpeft"); arg(a, "train"); data_args(a, f);
+    arg(a, "qpeft"); arg(a, "train"); data_args(a, f, f->model);
     arg(a, "--format"); arg(a, "%s", r->format);
     if (f->block) { arg(a, "--block"); arg(a, "%d", f->block); }
     arg(a, "--init"); arg(a, "%s", r->method);
@@ -254,13 +255,8 @@ static void read_result(const Run *r, int lm, Row *row) {
 static double eval_metric(const CompareFlags *f, const char *model, const char *ckpt, const char *key, const char *log,
                           int threads) {
     ArgList a = {0};
-    arg(&a, "qpeft"); arg(&a, "eval");
-    arg(&a, "--model"); arg(&a, "%s", model);
+    arg(&a, "qpeft"); arg(&a, "eval"); data_args(&a, f, model);
     if (ckpt) { arg(&a, "--checkpoint"); arg(&a, "%s", ckpt); }
-    if (f->tok) { arg(&a, "--tokenizer"); arg(&a, "%s", f->tok); }
-    if (f->task) { arg(&a, "--task"); arg(&a, "%s", f->task); }
-    if (f->data) { arg(&a, "--data"); arg(&a, "%s", f->data); }
-    if (f->text) { arg(&a, "--text"); arg(&a, "%s", f->text); }
     arg(&a, "--batch"); arg(&a, "%d", f->batch);
     arg(&a, "--threads"); arg(&a, "%d", threads);
     arg(&a, "--quiet");
@@ -340,34 +336,22 @@ static int variant_row(const Variant *v, const Row *r, const char *format, int r
     return !strcmp(r->method, v->method) && !strcmp(r->aq, v->aq) && !strcmp(r->format, format) && r->rank == rank;
 }
 
-// Mean ± std over seeds at the learning rate with the best mean, for one (variant, format, rank).
-static Cell best_cell(const Row *rows, int n, const Variant *v, const char *format, int rank, int lower_better) {
-    Cell best = {NAN, NAN, 0, 0};
-    for (int i = 0; i < n; i++) {
-        if (!variant_row(v, &rows[i], format, rank)) continue;
-        double lr = rows[i].lr, s = 0, s2 = 0;
-        int k = 0;
-        for (int j = 0; j < n; j++)
-            if (variant_row(v, &rows[j], format, rank) && rows[j].lr == lr) { s += rows[j].metric; s2 += rows[j].metric * rows[j].metric; k++; }
-        double mean = s / k, var = k > 1 ? (s2 - k * mean * mean) / (k - 1) : 0;
-        int better = best.n == 0 || (lower_better ? mean < best.mean : mean > best.mean);
-        if (better) { best.mean = mean; best.std = sqrt(var > 0 ? var : 0); best.lr = lr; best.n = k; }
-    }
-    return best;
+// Columns a summary cell averages: the run's own metric, then the --merge ones.
+enum { COL_METRIC, COL_UNMERGED, COL_REQUANT, COL_LOSSLESS };
+
+static double row_value(const Row *r, int col) {
+    return col == COL_METRIC ? r->metric : col == COL_UNMERGED ? r->unmerged : col == COL_REQUANT ? r->requant : r->lossless;
 }
 
-// Mean ± std of one merge column over the rows of (variant, format, rank) at learning rate lr.
-static Cell merge_cell(const Row *rows, int n, const Variant *v, const char *format, int rank, double lr, int col,
-                       long long *bytes) {
+// Mean ± sample std of column col over the rows of (variant, format, rank) at learning rate lr.
+// A merge column skips the runs whose merge is missing (nan); the run's metric is always there.
+static Cell lr_cell(const Row *rows, int n, const Variant *v, const char *format, int rank, double lr, int col) {
     double s = 0, s2 = 0;
     int k = 0;
-    *bytes = 0;
     for (int i = 0; i < n; i++) {
         if (!variant_row(v, &rows[i], format, rank) || rows[i].lr != lr) continue;
-        double x = col == 0 ? rows[i].unmerged : col == 1 ? rows[i].requant : rows[i].lossless;
-        if (col == 1 && rows[i].requant_bytes) *bytes = rows[i].requant_bytes;
-        if (col == 2 && rows[i].lossless_bytes) *bytes = rows[i].lossless_bytes;
-        if (isnan(x)) continue;
+        double x = row_value(&rows[i], col);
+        if (col != COL_METRIC && isnan(x)) continue;
         s += x; s2 += x * x; k++;
     }
     Cell c = {NAN, NAN, lr, k};
@@ -377,6 +361,28 @@ static Cell merge_cell(const Row *rows, int n, const Variant *v, const char *for
         c.std = sqrt(var > 0 ? var : 0);
     }
     return c;
+}
+
+// Mean ± std over seeds at the learning rate with the best mean, for one (variant, format, rank).
+static Cell best_cell(const Row *rows, int n, const Variant *v, const char *format, int rank, int lower_better) {
+    Cell best = {NAN, NAN, 0, 0};
+    for (int i = 0; i < n; i++) {
+        if (!variant_row(v, &rows[i], format, rank)) continue;
+        Cell c = lr_cell(rows, n, v, format, rank, rows[i].lr, COL_METRIC);
+        if (best.n == 0 || (lower_better ? c.mean < best.mean : c.mean > best.mean)) best = c;
+    }
+    return best;
+}
+
+// Size of the merged file of a merge column over the same rows (0 if none was written).
+static long long merge_bytes(const Row *rows, int n, const Variant *v, const char *format, int rank, double lr, int col) {
+    long long bytes = 0;
+    for (int i = 0; i < n; i++) {
+        if (!variant_row(v, &rows[i], format, rank) || rows[i].lr != lr) continue;
+        if (col == COL_REQUANT && rows[i].requant_bytes) bytes = rows[i].requant_bytes;
+        if (col == COL_LOSSLESS && rows[i].lossless_bytes) bytes = rows[i].lossless_bytes;
+    }
+    return bytes;
 }
 
 static void write_summary(const char *path, const Row *rows, int n, const Variant *vs, int nv, char **formats, int nf,
@@ -426,7 +432,8 @@ static void write_summary(const char *path, const Row *rows, int n, const Varian
                     fprintf(fp, "| %s | %s | %.3f | %d |", vs[m].label, formats[f], bits, ranks[r]);
                     long long bytes[3], shown = 0;
                     for (int col = 0; col < 3; col++) {
-                        Cell mc = merge_cell(rows, n, &vs[m], formats[f], ranks[r], c.lr, col, &bytes[col]);
+                        Cell mc = lr_cell(rows, n, &vs[m], formats[f], ranks[r], c.lr, COL_UNMERGED + col);
+                        bytes[col] = merge_bytes(rows, n, &vs[m], formats[f], ranks[r], c.lr, COL_UNMERGED + col);
                         if (mc.n) fprintf(fp, " %.4f ± %.4f [n=%d] |", mc.mean, mc.std, mc.n);
                         else fprintf(fp, " - |");
                     }
