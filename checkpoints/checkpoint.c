@@ -444,9 +444,8 @@ static int read_model_fields(qh5_file *f, ckpt_meta *meta, qp_status *st) {
     meta->adapter_quant = AQUANT_NONE;
     if (qh5_attr_exists(f, "/", "adapter_quant")) {
         if (qh5_attr_get_str(f, "/", "adapter_quant", s, sizeof s, st)) return -1;
-        int k = 0;
-        while (k < AQUANT_COUNT && strcmp(s, adapter_quant_names[k])) k++;
-        if (k == AQUANT_COUNT) return qp_fail(st, "checkpoint %s: adapter_quant '%s': expected none or same", qh5_path(f), s);
+        int k = adapter_quant_parse(s);
+        if (k < 0) return qp_fail(st, "checkpoint %s: adapter_quant '%s': expected none or same", qh5_path(f), s);
         meta->adapter_quant = (adapter_quant_kind)k;
     }
     if (read_quant(f, meta, st)) return -1;

@@ -12,6 +12,12 @@
 const char *const lin_names[LIN_COUNT] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
 const char *const adapter_quant_names[AQUANT_COUNT] = {"none", "same"};
 
+int adapter_quant_parse(const char *s) {
+    for (int k = 0; k < AQUANT_COUNT; k++)
+        if (!strcmp(s, adapter_quant_names[k])) return k;
+    return -1;
+}
+
 static int lin_in(const ModelConfig *c, int k) {
     if (k == LIN_O) return c->n_heads * config_head_size(c);
     if (k == LIN_DOWN) return c->hidden_dim;

@@ -21,6 +21,8 @@ typedef enum { TRAIN_NONE = 0, TRAIN_FULL, TRAIN_ADAPTERS } train_kind;
 // MXINT base's own format and merged on its grid (QER, model/linear.h). Names "none", "same".
 typedef enum { AQUANT_NONE = 0, AQUANT_SAME, AQUANT_COUNT } adapter_quant_kind;
 extern const char *const adapter_quant_names[AQUANT_COUNT];
+// The kind named s ("none", "same"), or -1 for any other string.
+int adapter_quant_parse(const char *s);
 
 // Activations kept for backward; leading L dimension as llm.c. Sizes in model_acts_floats.
 typedef struct {

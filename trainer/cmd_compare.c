@@ -99,7 +99,7 @@ static int read_rows(const char *path, Row *rows, int cap, int *old_format) {
                          &r->seconds, r->aq, &r->unmerged, &r->requant, &r->requant_bytes, &r->lossless, &r->lossless_bytes);
         int want = *old_format ? 11 : 17;
         if (got != want) qp_die("%s:%d: malformed row (expected %d comma-separated fields)", path, lineno, want);
-        if (strcmp(r->aq, "none") && strcmp(r->aq, "same"))
+        if (adapter_quant_parse(r->aq) < 0)
             qp_die("%s:%d: adapter_quant '%s': expected none or same", path, lineno, r->aq);
         n++;
     }
@@ -712,7 +712,7 @@ int cmd_compare(int argc, char **argv) {
     int na = split_list("--adapter-quant", f.adapter_quants, aqs, sa, sizeof sa);
     int any_same = 0;
     for (int i = 0; i < na; i++) {
-        if (strcmp(aqs[i], "none") && strcmp(aqs[i], "same")) qp_die("--adapter-quant: expected none or same, found '%s'", aqs[i]);
+        if (adapter_quant_parse(aqs[i]) < 0) qp_die("--adapter-quant: expected none or same, found '%s'", aqs[i]);
         any_same |= !strcmp(aqs[i], "same");
     }
     if (!strcmp(f.merge, "requant") || !strcmp(f.merge, "both")) f.merge_requant = 1;

@@ -58,8 +58,9 @@ static void join_command(int argc, char **argv, char *buf, size_t cap) {
 // or adapter dropout (the adapter is merged into the weight, there is no separate path to drop);
 // without --dropout the mode trains with none. Returns the mode.
 static int check_adapter_quant(TrainFlags *f, int dropout_seen) {
-    if (!strcmp(f->adapter_quant, "none")) return AQUANT_NONE;
-    if (strcmp(f->adapter_quant, "same")) qp_die("--adapter-quant must be none or same, got '%s'", f->adapter_quant);
+    int aq = adapter_quant_parse(f->adapter_quant);
+    if (aq < 0) qp_die("--adapter-quant must be none or same, got '%s'", f->adapter_quant);
+    if (aq == AQUANT_NONE) return AQUANT_NONE;
     const char *mode = f->mode ? f->mode : f->format ? "qpeft" : "lora";
     if (strcmp(mode, "qpeft"))
         qp_die("--adapter-quant same needs --mode qpeft with an MXINT --format (e.g. mxint4); found --mode %s", mode);
