@@ -1,6 +1,7 @@
 // core/check.c — fatal errors, checked libc wrappers, overflow-checked sizes.
 // Tested by tests/test_core.c (overflow helpers) and every CLI error test (message format).
 #include "core/check.h"
+#include "core/status.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -12,9 +13,10 @@ int qp_quiet = 0;
 int qp_verbose = 0;
 
 static void vmessage(const char *kind, const char *fmt, va_list ap) {
-    fprintf(stderr, "qpeft: %s", kind);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    char raw[8192], line[8192];
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    qp_one_line(line, sizeof line, raw);  // one line on stderr, whatever the message quotes
+    fprintf(stderr, "qpeft: %s%s\n", kind, line);
 }
 
 void qp_die(const char *fmt, ...) {
