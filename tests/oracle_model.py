@@ -8,29 +8,12 @@ import os, sys
 import numpy as np
 import torch
 
+from oracle_llama import LIN_KEYS, LIN_NAMES, final_hidden, load_llama2c
+
 model_path, out = sys.argv[1], sys.argv[2]
 os.makedirs(out, exist_ok=True)
-raw = open(model_path, 'rb').read()
-C, H, L, NH, NKV, V, TMAX = np.frombuffer(raw[:28], dtype=np.int32)
-shared = V > 0
-V = abs(V)
-HS = C // NH
-f = np.frombuffer(raw[28:], dtype=np.float32)
-off = 0
-def take(*shape):
-    global off
-    n = int(np.prod(shape))
-    a = f[off:off + n].reshape(shape)
-    off += n
-    return torch.tensor(a.astype(np.float64))
-P = {}
-P['tok_emb'] = take(V, C); P['attn_norm'] = take(L, C)
-P['wq'] = take(L, NH * HS, C); P['wk'] = take(L, NKV * HS, C); P['wv'] = take(L, NKV * HS, C)
-P['wo'] = take(L, C, NH * HS); P['ffn_norm'] = take(L, C)
-P['w_gate'] = take(L, H, C); P['w_down'] = take(L, C, H); P['w_up'] = take(L, H, C)
-P['final_norm'] = take(C)
-off += TMAX * HS  # freq_cis real + imag (unused)
-P['lm_head'] = P['tok_emb'] if shared else take(V, C)
+dims, P = load_llama2c(model_path)
+C, L, V, shared = dims['C'], dims['L'], dims['V'], dims['shared']
 
 rng = np.random.default_rng(1234)
 B, T, R, ALPHA, NL = 3, 16, 4, 8.0, 3
@@ -41,8 +24,7 @@ targets = np.full((B, T), -1, dtype=np.int32)
 for b in range(B): targets[b, :lens[b] - 1] = ids[b, 1:lens[b]]
 labels = np.array([2, 0, 1], dtype=np.int32)
 scores = np.array([3.25, 0.5, 4.125], dtype=np.float32)
-names = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']
-wkey = ['wq', 'wk', 'wv', 'wo', 'w_gate', 'w_up', 'w_down']
+names, wkey = LIN_NAMES, LIN_KEYS
 AD = {}
 for l in range(L):
     for k, n in enumerate(names):
@@ -61,17 +43,6 @@ dump('adapters', adapters, np.float32)
 with open(os.path.join(out, 'dims.txt'), 'w') as fh:
     fh.write(f"{B} {T} {R} {ALPHA} {NL}\n")
 
-def rope(x):  # x (B,T,heads,HS), llama2.c interleaved pairs
-    i = torch.arange(0, HS, 2, dtype=torch.float64)
-    freq = 1.0 / (10000.0 ** (i / HS))
-    ang = torch.arange(T, dtype=torch.float64)[:, None] * freq[None, :]
-    cos, sin = ang.cos()[None, :, None, :], ang.sin()[None, :, None, :]
-    x0, x1 = x[..., 0::2], x[..., 1::2]
-    return torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], -1).flatten(-2)
-
-def rms(x, g):
-    return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5) * g
-
 def run(mode, head):
     W = {k: v.clone().requires_grad_(mode == 'full') for k, v in P.items() if k != 'lm_head'}
     W['lm_head'] = W['tok_emb'] if shared else P['lm_head'].clone().requires_grad_(mode == 'full')
@@ -82,21 +53,7 @@ def run(mode, head):
         if A is not None:
             y = y + (ALPHA / R) * ((x @ A[(l, k, 'A')].T) @ A[(l, k, 'B')].T)
         return y
-    x = W['tok_emb'][torch.tensor(ids, dtype=torch.long)]
-    mask = torch.triu(torch.ones(T, T, dtype=torch.bool), 1)
-    for l in range(L):
-        h = rms(x, W['attn_norm'][l])
-        q = rope(lin(h, l, 0).view(B, T, NH, HS)).transpose(1, 2)
-        k = rope(lin(h, l, 1).view(B, T, NKV, HS)).transpose(1, 2)
-        v = lin(h, l, 2).view(B, T, NKV, HS).transpose(1, 2)
-        k = k.repeat_interleave(NH // NKV, 1); v = v.repeat_interleave(NH // NKV, 1)
-        att = (q @ k.transpose(-1, -2)) / np.sqrt(HS)
-        att = torch.softmax(att.masked_fill(mask, float('-inf')), -1)
-        y = (att @ v).transpose(1, 2).reshape(B, T, NH * HS)
-        x = x + lin(y, l, 3)
-        h = rms(x, W['ffn_norm'][l])
-        x = x + lin(torch.nn.functional.silu(lin(h, l, 4)) * lin(h, l, 5), l, 6)
-    hf = rms(x, W['final_norm'])
+    hf = final_hidden(W, dims, ids, lin)
     if head == 'lm':
         logits = hf @ W['lm_head'].T
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), torch.tensor(targets, dtype=torch.long).reshape(-1), ignore_index=-1)
