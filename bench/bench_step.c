@@ -54,9 +54,9 @@ int main(int argc, char **argv) {
     double times[13];
     for (int s = 0; s < 13; s++) {
         double t0 = qp_now();
-        model_forward(&m, ids, NULL, B, T, tg, NULL, NULL, 1);
+        model_forward(&m, ids, NULL, B, T, tg, NULL, NULL, NULL);
         model_zero_grad(&m);
-        model_backward(&m, ids, NULL, B, T, tg, NULL, NULL, 1);
+        model_backward(&m, ids, NULL, B, T, tg, NULL, NULL, NULL);
         adamw_step(&opt, m.params, m.grads, hp.lr);
         times[s] = qp_now() - t0;
     }

@@ -212,36 +212,48 @@ void model_zero_grad(Model *m) {
     if (m->grads) memset(m->grads, 0, m->n_params * sizeof(float));
 }
 
-// Counter-based dropout masks: the same (seed, step, layer, kind) key regenerates the same
-// mask in backward, so no mask is stored per linear.
+// Counter-based dropout masks (model.h, ModelTrainStep): each element's keep/drop is a hash of
+// its key, so nothing is stored between forward and backward.
 static uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
 }
 
-static const float *dropout_mask(Model *m, int l, int k, size_t n, int training) {
-    if (!training || m->dropout <= 0.0f || !targeted(m, k)) return NULL;
-    float *d = m->acts.drop, keep = 1.0f / (1.0f - m->dropout);
-    uint64_t key = mix64(m->dropout_seed ^ mix64(m->step * 0x9e3779b97f4a7c15ULL + (uint64_t)(l * LIN_COUNT + k)));
-    uint64_t thresh = (uint64_t)((double)m->dropout * 18446744073709551616.0);
+#define GOLDEN64 0x9e3779b97f4a7c15ULL
+
+// One training call's dropout: the step's keys and the batch's row length T.
+typedef struct { const ModelTrainStep *tr; int T; } DropKeys;
+
+static const float *dropout_mask(Model *m, const DropKeys *dk, int l, int k, int BT, int n_in) {
+    if (!dk || !dk->tr || dk->tr->dropout <= 0.0f || !targeted(m, k)) return NULL;
+    const ModelTrainStep *tr = dk->tr;
+    float *d = m->acts.drop, keep = 1.0f / (1.0f - tr->dropout);
+    uint64_t key = mix64(tr->seed ^ mix64(tr->step * GOLDEN64 + (uint64_t)(l * LIN_COUNT + k)));
+    uint64_t thresh = (uint64_t)((double)tr->dropout * 18446744073709551616.0);
+    const int T = dk->T;
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) d[i] = mix64(key + i * 0x9e3779b97f4a7c15ULL) < thresh ? 0.0f : keep;
+    for (int r = 0; r < BT; r++) {
+        uint64_t ex = (uint64_t)(uint32_t)(tr->example ? tr->example[r / T] : r / T);
+        uint64_t row = mix64(key ^ mix64(ex << 32 | (uint64_t)(uint32_t)(r % T)));
+        float *dr = d + (size_t)r * n_in;
+        for (int j = 0; j < n_in; j++) dr[j] = mix64(row + (uint64_t)j * GOLDEN64) < thresh ? 0.0f : keep;
+    }
     return d;
 }
 
-static void run_linear(Model *m, float *out, int l, int k, const float *inp, int BT, int training) {
+static void run_linear(Model *m, float *out, int l, int k, const float *inp, int BT, const DropKeys *dk) {
     Linear lin = model_linear(m, l, k);
     float *xa = m->acts.xa + ((size_t)l * LIN_COUNT + k) * BT * m->rank;
-    const float *drop = dropout_mask(m, l, k, (size_t)BT * lin.in, training);
+    const float *drop = dropout_mask(m, dk, l, k, BT, lin.in);
     linear_forward(out, xa, inp, drop, &lin, BT, m->acts.lin_scratch);
 }
 
 static void run_linear_backward(Model *m, float *dinp, const float *dout, int l, int k, const float *inp, int BT,
-                                int training) {
+                                const DropKeys *dk) {
     Linear lin = model_linear(m, l, k);
     const float *xa = m->acts.xa + ((size_t)l * LIN_COUNT + k) * BT * m->rank;
-    const float *drop = dropout_mask(m, l, k, (size_t)BT * lin.in, training);
+    const float *drop = dropout_mask(m, dk, l, k, BT, lin.in);
     linear_backward(dinp, dout, inp, drop, xa, &lin, BT, m->acts.lin_scratch);
 }
 
@@ -272,9 +284,10 @@ static double head_forward(Model *m, int B, int T, const int *lens, const int *t
 }
 
 double model_forward(Model *m, const int *ids, const int *lens, int B, int T, const int *targets,
-                     const int *labels, const float *scores, int training) {
+                     const int *labels, const float *scores, const ModelTrainStep *train) {
     const ModelConfig *c = &m->cfg;
     ModelActs *a = &m->acts;
+    const DropKeys drop = {train, T};
     QP_ASSERT(B <= m->max_B && T <= m->max_T);
     const int BT = B * T, C = c->dim, H = c->hidden_dim, HS = config_head_size(c);
     const int NH = c->n_heads, NKV = c->n_kv_heads;
@@ -286,20 +299,20 @@ double model_forward(Model *m, const int *ids, const int *lens, int B, int T, co
         float *att = a->att + l * sAtt, *atty = a->atty + l * sQ, *xmid = a->xmid + l * sC, *ln2 = a->ln2 + l * sC;
         float *gate = a->gate + l * sH, *up = a->up + l * sH, *hmlp = a->hmlp + l * sH, *tmp = a->dln;
         rmsnorm_forward(ln1, a->ln1_rstd + (size_t)l * BT, x, m->w.attn_norm + (size_t)l * C, B, T, C, c->norm_eps);
-        run_linear(m, q, l, LIN_Q, ln1, BT, training);
-        run_linear(m, k, l, LIN_K, ln1, BT, training);
-        run_linear(m, v, l, LIN_V, ln1, BT, training);
+        run_linear(m, q, l, LIN_Q, ln1, BT, &drop);
+        run_linear(m, k, l, LIN_K, ln1, BT, &drop);
+        run_linear(m, v, l, LIN_V, ln1, BT, &drop);
         rope_forward(q, a->rope_cos, a->rope_sin, B, T, NH, HS, 0);
         rope_forward(k, a->rope_cos, a->rope_sin, B, T, NKV, HS, 0);
         attention_forward(atty, att, q, k, v, B, T, NH, NKV, HS);
-        run_linear(m, tmp, l, LIN_O, atty, BT, training);
+        run_linear(m, tmp, l, LIN_O, atty, BT, &drop);
         memcpy(xmid, x, sC * sizeof(float));
         add_inplace(xmid, tmp, sC);
         rmsnorm_forward(ln2, a->ln2_rstd + (size_t)l * BT, xmid, m->w.ffn_norm + (size_t)l * C, B, T, C, c->norm_eps);
-        run_linear(m, gate, l, LIN_GATE, ln2, BT, training);
-        run_linear(m, up, l, LIN_UP, ln2, BT, training);
+        run_linear(m, gate, l, LIN_GATE, ln2, BT, &drop);
+        run_linear(m, up, l, LIN_UP, ln2, BT, &drop);
         swiglu_forward(hmlp, gate, up, B, T, H);
-        run_linear(m, tmp, l, LIN_DOWN, hmlp, BT, training);
+        run_linear(m, tmp, l, LIN_DOWN, hmlp, BT, &drop);
         float *xnext = a->x + (l + 1) * sC;
         memcpy(xnext, xmid, sC * sizeof(float));
         add_inplace(xnext, tmp, sC);
@@ -332,9 +345,10 @@ static void head_backward(Model *m, int B, int T, const int *lens, const int *ta
 }
 
 void model_backward(Model *m, const int *ids, const int *lens, int B, int T, const int *targets,
-                    const int *labels, const float *scores, int training) {
+                    const int *labels, const float *scores, const ModelTrainStep *train) {
     const ModelConfig *c = &m->cfg;
     ModelActs *a = &m->acts;
+    const DropKeys drop = {train, T};
     const int BT = B * T, C = c->dim, H = c->hidden_dim, HS = config_head_size(c);
     const int NH = c->n_heads, NKV = c->n_kv_heads, L = c->n_layers;
     const size_t sC = (size_t)BT * C, sH = (size_t)BT * H, sQ = (size_t)BT * NH * HS, sK = (size_t)BT * NKV * HS;
@@ -352,18 +366,18 @@ void model_backward(Model *m, const int *ids, const int *lens, int B, int T, con
         float *gate = a->gate + l * sH, *up = a->up + l * sH, *hmlp = a->hmlp + l * sH;
         // MLP branch: x[l+1] = xmid + down(swiglu(gate(ln2), up(ln2)))
         memset(a->dh, 0, sH * sizeof(float));
-        run_linear_backward(m, a->dh, a->dx, l, LIN_DOWN, hmlp, BT, training);
+        run_linear_backward(m, a->dh, a->dx, l, LIN_DOWN, hmlp, BT, &drop);
         memset(a->dgate, 0, sH * sizeof(float));
         memset(a->dup, 0, sH * sizeof(float));
         swiglu_backward(a->dgate, a->dup, a->dh, gate, up, B, T, H);
         memset(a->dln, 0, sC * sizeof(float));
-        run_linear_backward(m, a->dln, a->dgate, l, LIN_GATE, ln2, BT, training);
-        run_linear_backward(m, a->dln, a->dup, l, LIN_UP, ln2, BT, training);
+        run_linear_backward(m, a->dln, a->dgate, l, LIN_GATE, ln2, BT, &drop);
+        run_linear_backward(m, a->dln, a->dup, l, LIN_UP, ln2, BT, &drop);
         rmsnorm_backward(a->dx, full ? m->gw.ffn_norm + (size_t)l * C : NULL, a->dln, xmid,
                          a->ln2_rstd + (size_t)l * BT, m->w.ffn_norm + (size_t)l * C, B, T, C);
         // attention branch: xmid = x + o(attention(rope(q(ln1)), rope(k(ln1)), v(ln1)))
         memset(a->datty, 0, sQ * sizeof(float));
-        run_linear_backward(m, a->datty, a->dx, l, LIN_O, atty, BT, training);
+        run_linear_backward(m, a->datty, a->dx, l, LIN_O, atty, BT, &drop);
         memset(a->dq, 0, sQ * sizeof(float));
         memset(a->dk, 0, sK * sizeof(float));
         memset(a->dv, 0, sK * sizeof(float));
@@ -371,9 +385,9 @@ void model_backward(Model *m, const int *ids, const int *lens, int B, int T, con
         rope_backward(a->dq, a->rope_cos, a->rope_sin, B, T, NH, HS, 0);
         rope_backward(a->dk, a->rope_cos, a->rope_sin, B, T, NKV, HS, 0);
         memset(a->dln, 0, sC * sizeof(float));
-        run_linear_backward(m, a->dln, a->dq, l, LIN_Q, ln1, BT, training);
-        run_linear_backward(m, a->dln, a->dk, l, LIN_K, ln1, BT, training);
-        run_linear_backward(m, a->dln, a->dv, l, LIN_V, ln1, BT, training);
+        run_linear_backward(m, a->dln, a->dq, l, LIN_Q, ln1, BT, &drop);
+        run_linear_backward(m, a->dln, a->dk, l, LIN_K, ln1, BT, &drop);
+        run_linear_backward(m, a->dln, a->dv, l, LIN_V, ln1, BT, &drop);
         rmsnorm_backward(a->dx, full ? m->gw.attn_norm + (size_t)l * C : NULL, a->dln, x,
                          a->ln1_rstd + (size_t)l * BT, m->w.attn_norm + (size_t)l * C, B, T, C);
     }

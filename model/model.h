@@ -72,9 +72,6 @@ typedef struct {
     float *dA[64 * LIN_COUNT], *dB[64 * LIN_COUNT];  // mirror into grads
     ModelWeights gw;             // full fine-tuning: gradient pointers mirroring w; else zeros
     float *dscore;               // gradient of the head (n_labels, C), or NULL
-    float dropout;               // adapter dropout probability (training only)
-    uint64_t dropout_seed;       // key of the counter-based dropout masks
-    uint64_t step;               // training step (part of the dropout key)
     int max_B, max_T;            // arena shape
     int *full_lens;              // (max_B) all T: the pooled position when a forward gets lens == NULL
     int rope_llama2c;            // 1: RoPE table computed as llama2.c run.c does (fp32 powf/cosf), for golden runs
@@ -94,15 +91,28 @@ void model_free(Model *m);
 // The Linear descriptor of layer l, kind k (base + adapter + grads per the training mode).
 Linear model_linear(const Model *m, int l, int k);
 
+// What a training forward/backward needs beyond the batch: adapter dropout and the keys of its
+// masks, passed by the trainer for each micro-batch (the model keeps no training-loop state).
+// Per-example keys: the mask on element j of position t of a row is a function of
+// (seed, step, example[row], t, layer, linear, j) only, so an example meets the same mask at a
+// given optimizer step however the step's examples are split into micro-batches (--grad-accum K
+// with batch B equals batch K·B) or padded, and backward regenerates exactly forward's masks.
+typedef struct {
+    float dropout;           // adapter dropout probability (0 = none)
+    uint64_t seed;           // the run's dropout seed
+    uint64_t step;           // optimizer step
+    const int *example;      // (B) the dataset index of each row; NULL = the row's index
+} ModelTrainStep;
+
 // Forward pass. ids (B,T) right-padded; lens (B) real lengths (NULL = all T).
 // LM: targets (B,T) with -1 = ignore (NULL = logits only). classify: labels (B) int.
 // regress: scores (B) float. Returns the mean loss (0 when no targets given).
-// `training` enables adapter dropout. Logits land in acts.logits.
+// `train` (NULL = inference) enables adapter dropout. Logits land in acts.logits.
 double model_forward(Model *m, const int *ids, const int *lens, int B, int T, const int *targets,
-                     const int *labels, const float *scores, int training);
+                     const int *labels, const float *scores, const ModelTrainStep *train);
 // Backward of the last forward (same arguments); accumulates into grads (caller zeroes).
 void model_backward(Model *m, const int *ids, const int *lens, int B, int T, const int *targets,
-                    const int *labels, const float *scores, int training);
+                    const int *labels, const float *scores, const ModelTrainStep *train);
 void model_zero_grad(Model *m);
 // Number of parameters (all, and trainable).
 size_t model_param_count(const Model *m);

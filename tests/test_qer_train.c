@@ -198,8 +198,8 @@ static void test_model(const char *fname) {
     int ids[B * T], tg[B * T];
     for (int i = 0; i < B * T; i++) { ids[i] = (int)rng_below(&rng, (uint32_t)cfg.vocab_size); tg[i] = (int)rng_below(&rng, (uint32_t)cfg.vocab_size); }
     model_zero_grad(&m);
-    double loss = model_forward(&m, ids, NULL, B, T, tg, NULL, NULL, 1);
-    model_backward(&m, ids, NULL, B, T, tg, NULL, NULL, 1);
+    double loss = model_forward(&m, ids, NULL, B, T, tg, NULL, NULL, NULL);
+    model_backward(&m, ids, NULL, B, T, tg, NULL, NULL, NULL);
 
     // The full-fine-tuning reference over W_qer (fp32 slots), its dL/dW per linear.
     ModelConfig ec;
@@ -211,8 +211,8 @@ static void test_model(const char *fname) {
     if (model_init(&full, &cfg2, &w2, 0, 0, 0, HEAD_LM, TRAIN_FULL, &st)) qp_die("%s", st.msg);
     model_alloc_acts(&full, B, T);
     model_zero_grad(&full);
-    double lref = model_forward(&full, ids, NULL, B, T, tg, NULL, NULL, 1);
-    model_backward(&full, ids, NULL, B, T, tg, NULL, NULL, 1);
+    double lref = model_forward(&full, ids, NULL, B, T, tg, NULL, NULL, NULL);
+    model_backward(&full, ids, NULL, B, T, tg, NULL, NULL, NULL);
     CHECK(loss == lref && isfinite(loss), "%s: QER-mode loss %.9g == full model over W_qer %.9g, bit for bit", fname, loss, lref);
 
     size_t nA = 0, nB = 0;

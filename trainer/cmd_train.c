@@ -150,8 +150,6 @@ int cmd_train(int argc, char **argv) {
         if (qer_check_model(&su.model, &qs) != 0) qp_die("--adapter-quant same: %s", qs.msg);
         su.model.adapter_quant = AQUANT_SAME;
     }
-    su.model.dropout = (float)f.dropout;
-    su.model.dropout_seed = (uint64_t)f.seed * 0x9e3779b97f4a7c15ULL + 1;
 
     TrainConfig tc;
     memset(&tc, 0, sizeof tc);
@@ -162,7 +160,7 @@ int cmd_train(int argc, char **argv) {
     tc.batch = f.batch; tc.grad_accum = f.grad_accum; tc.epochs = f.epochs; tc.max_steps = f.max_steps;
     tc.log_every = f.log_every; tc.eval_every = f.eval_every; tc.evals = f.evals; tc.save_every = f.save_every;
     tc.eval_batch = f.eval_batch ? f.eval_batch : f.batch; tc.bucket = f.bucket;
-    tc.lr = f.lr; tc.clip = f.clip;
+    tc.lr = f.lr; tc.clip = f.clip; tc.dropout = f.dropout;
     tc.adam = adamw_defaults();
     tc.adam.beta1 = f.beta1; tc.adam.beta2 = f.beta2; tc.adam.eps = f.eps; tc.adam.weight_decay = f.wd;
     qp_status st = {0};

@@ -192,6 +192,8 @@ static double micro_step(Trainer *t, int64_t *tokens) {
     Model *m = t->m;
     const int *idx;
     int nb = next_batch(t, &idx);
+    // Dropout masks are keyed by (seed, optimizer step, example): see ModelTrainStep.
+    const ModelTrainStep tr = {(float)t->tc->dropout, t->tc->seed * 0x9e3779b97f4a7c15ULL + 1, (uint64_t)t->step, idx};
     if (td->head == HEAD_LM) {
         int T = td->seq_len;
         batch_fill(&td->train, idx, nb, T + 1, 0, t->ids, t->lens, NULL, NULL);
@@ -200,16 +202,16 @@ static double micro_step(Trainer *t, int64_t *tokens) {
             memcpy(t->targets + (size_t)b * T, t->ids + (size_t)b * (T + 1) + 1, (size_t)T * sizeof(int));
         }
         *tokens += (int64_t)nb * T;
-        double loss = model_forward(m, t->inputs, NULL, nb, T, t->targets, NULL, NULL, 1);
-        if (isfinite(loss)) model_backward(m, t->inputs, NULL, nb, T, t->targets, NULL, NULL, 1);
+        double loss = model_forward(m, t->inputs, NULL, nb, T, t->targets, NULL, NULL, &tr);
+        if (isfinite(loss)) model_backward(m, t->inputs, NULL, nb, T, t->targets, NULL, NULL, &tr);
         return loss;
     }
     int T = batch_fill(&td->train, idx, nb, 0, 0, t->ids, t->lens, t->labels, t->scores);
     for (int b = 0; b < nb; b++) *tokens += t->lens[b];
     const int *lab = td->head == HEAD_CLASSIFY ? t->labels : NULL;
     const float *sc = td->head == HEAD_REGRESS ? t->scores : NULL;
-    double loss = model_forward(m, t->ids, t->lens, nb, T, NULL, lab, sc, 1);
-    if (isfinite(loss)) model_backward(m, t->ids, t->lens, nb, T, NULL, lab, sc, 1);
+    double loss = model_forward(m, t->ids, t->lens, nb, T, NULL, lab, sc, &tr);
+    if (isfinite(loss)) model_backward(m, t->ids, t->lens, nb, T, NULL, lab, sc, &tr);
     return loss;
 }
 
@@ -236,7 +238,6 @@ static StepStats train_step(Trainer *t) {
     model_zero_grad(m);
     inject_fault(t);
     for (int k = 0; k < K; k++) {
-        m->step = (uint64_t)t->step * (uint64_t)K + (uint64_t)k;  // keys the adapter-dropout masks
         double l = micro_step(t, &s.tokens);
         if (!isfinite(l)) stop_nonfinite(t, "loss");
         s.loss += l / K;

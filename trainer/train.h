@@ -24,6 +24,7 @@ typedef struct {
     int evals;  // > 0 and eval_every 0: that many evaluations spread evenly over the run
     int bucket;                // length bucketing factor (0 = off)
     double lr, clip;
+    double dropout;            // adapter dropout probability (masks keyed per example: model.h)
     adamw_hparams adam;
     sched_kind schedule;
     int warmup_steps;
