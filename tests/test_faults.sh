@@ -140,7 +140,8 @@ fault_set() {
 t0=$(date +%s)
 fault_set first 0 step-1.h5
 fault_set resumed 4 step-5.h5
-pass "fault loop: $nresume resumes run, $nmemo memoised on identical checkpoint bytes ($(( $(date +%s) - t0 ))s)"
+echo "NOTE fault loop: $nresume resumes run, $nmemo memoised on identical checkpoint bytes ($(( $(date +%s) - t0 ))s)"
+[ "$nresume" -gt 0 ] || fail "fault loop: no resume was run"
 
 # 3. kill -9 at 20 seeded moments of a fresh run: moment i is a fraction u_i in [0, 1) (awk
 # rand, seed 2024+i) of the wall time of one whole run, timed here with caches warm.

@@ -173,7 +173,7 @@ static void test_oracle(const float *W, const CalibStats *c, int k, float s) {
     dump(dir, "mean_abs.f64", ma, sizeof ma); dump(dir, "mean_sq.f64", ms, sizeof ms); dump(dir, "r.f64", R, sizeof R);
     snprintf(cmd, sizeof cmd, "%s tests/oracle_init.py %s %d %d %d", python(), dir, OC, IC, k);
     int rc = system(cmd);
-    CHECK(rc == 0, "numpy oracle ran (%s)", cmd);
+    REQUIRE(rc == 0, "numpy oracle ran (%s)", cmd);
     if (rc != 0) { free(r); free(C); free(ref); return; }
     const init_method ms_[] = {INIT_LQER, INIT_QERA_APPROX, INIT_QERA_EXACT};
     for (int m = 0; m < 3; m++) {

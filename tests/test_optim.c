@@ -64,7 +64,7 @@ static void run_adamw_case(const adamw_case *c) {
              python(), in, out, n, S, c->hp.lr, c->hp.beta1, c->hp.beta2, c->hp.eps, c->hp.weight_decay, c->max_norm,
              sched_kind_name(c->kind), (long long)c->total, (long long)c->wsteps, c->wratio, spec);
     int rc = system(cmd);
-    CHECK(rc == 0, "%s: oracle ran (rc=%d)", c->name, rc);
+    REQUIRE(rc == 0, "%s: oracle ran (rc=%d)", c->name, rc);
     if (rc != 0) { free(p); free(g); return; }
     size_t cnt = 0;
     double *ref = read_f64(out, &cnt);
@@ -214,7 +214,7 @@ static void test_schedules(void) {
     snprintf(out, sizeof out, "%s/optim_sched_out.bin", tmpdir());
     snprintf(cmd, sizeof cmd, "%s tests/oracle_optim.py sched %s %.17g '%s'", python(), out, base, specs);
     int rc = system(cmd);
-    CHECK(rc == 0, "schedule oracle ran (rc=%d)", rc);
+    REQUIRE(rc == 0, "schedule oracle ran (rc=%d)", rc);
     if (rc) return;
     size_t cnt = 0;
     double *ref = read_f64(out, &cnt);

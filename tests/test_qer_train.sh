@@ -20,8 +20,7 @@ json_get() { "$PY" -c 'import json,sys; d=json.loads(sys.stdin.read().strip().sp
 # 1. A short run: recorded mode, finite falling-ish losses, checkpoints.
 S=$W/straight
 "$Q" train "${common[@]}" "${qer[@]}" "${args[@]}" --out "$S" 2>"$W/err1"; rc=$?
-[ $rc -eq 0 ] && [ -s "$S/best.h5" ] && [ -s "$S/step-10.h5" ] && pass "train --adapter-quant same ran (20 steps)" \
-  || fail "train rc=$rc: $(tail -2 "$W/err1")"
+[ $rc -eq 0 ] && [ -s "$S/best.h5" ] && [ -s "$S/step-10.h5" ] || fail "train rc=$rc: $(tail -2 "$W/err1")"  # (outputs checked below)
 "$PY" - "$S" <<'PY' && pass "config.json adapter_quant same, dropout 0; checkpoint root attribute adapter_quant = same; losses finite" \
   || fail "recorded mode"
 import json, sys, math, h5py

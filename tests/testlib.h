@@ -13,6 +13,12 @@ static int tl_passed = 0, tl_failed = 0;
          else { tl_failed++; printf("FAIL "); printf(__VA_ARGS__); printf("  [%s:%d: %s]\n", __FILE__, __LINE__, #cond); } \
          fflush(stdout); } while (0)
 
+// A precondition of later checks (an oracle ran, a file was written): silent when it holds, one
+// FAIL line when not. It is not a check of its own, so it never counts as a pass.
+#define REQUIRE(cond, ...) \
+    do { if (!(cond)) { tl_failed++; printf("FAIL "); printf(__VA_ARGS__); printf("  [%s:%d: %s]\n", __FILE__, __LINE__, #cond); \
+                        fflush(stdout); } } while (0)
+
 // Compare two float arrays with |a-ref| <= atol + rtol*|ref|; one PASS/FAIL line naming the worst element.
 static inline int tl_allclose(const char *name, const float *a, const float *ref, size_t n, double atol, double rtol) {
     size_t worst = 0; double worst_excess = -INFINITY, worst_abs = 0; int bad = 0;
