@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 int qp_quiet = 0;
 int qp_verbose = 0;
@@ -110,6 +111,42 @@ int qp_size_add(size_t a, size_t b, size_t *out) {
     if (b > SIZE_MAX - a) return 0;
     *out = a + b;
     return 1;
+}
+
+void qp_mkdir_p(const char *dir) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) qp_die("%.64s...: directory path too long", dir);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) qp_die("%s: cannot create directory: %s", buf, strerror(errno));
+        struct stat sb;
+        if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) qp_die("%s: exists and is not a directory", buf);
+        if (c == '\0') break;
+        *p = c;
+    }
+}
+
+FILE *qp_atomic_open(qp_atomic_file *af, const char *path) {
+    if (snprintf(af->path, sizeof af->path, "%s", path) >= (int)sizeof af->path) qp_die("%.64s...: path too long", path);
+    snprintf(af->tmp, sizeof af->tmp, "%s.tmp", path);
+    af->fp = xfopen(af->tmp, "w");
+    return af->fp;
+}
+
+void qp_atomic_commit(qp_atomic_file *af) {
+    if (fflush(af->fp) != 0 || fsync(fileno(af->fp)) != 0) qp_die("%s: write failed: %s", af->tmp, strerror(errno));
+    xfclose(af->fp, af->tmp);
+    af->fp = NULL;
+    if (rename(af->tmp, af->path) != 0) qp_die("%s: cannot rename into place: %s", af->path, strerror(errno));
+}
+
+void qp_write_text_atomic(const char *path, const char *text) {
+    qp_atomic_file af;
+    FILE *fp = qp_atomic_open(&af, path);
+    xfwrite(text, 1, strlen(text), fp, af.tmp);
+    qp_atomic_commit(&af);
 }
 
 int64_t qp_file_size(const char *path) {

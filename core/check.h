@@ -44,6 +44,16 @@ int qp_size_add(size_t a, size_t b, size_t *out);
 
 // Whole-file read into a malloc'd buffer (NUL-terminated for text use); dies on I/O error.
 char *qp_read_file(const char *path, size_t *len_out);
+// mkdir -p: create dir and any missing parents (0777 & umask); dies with one line naming the
+// directory that could not be made, or the path that exists and is not a directory.
+void qp_mkdir_p(const char *dir);
+// Temp-then-rename: qp_atomic_open opens "<path>.tmp" for writing; qp_atomic_commit closes it
+// (checked, after fsync) and renames it over path, so readers see the old file or the whole new one.
+typedef struct { FILE *fp; char path[4096], tmp[4104]; } qp_atomic_file;
+FILE *qp_atomic_open(qp_atomic_file *af, const char *path);
+void qp_atomic_commit(qp_atomic_file *af);
+// The whole of text written to path through qp_atomic_open/commit.
+void qp_write_text_atomic(const char *path, const char *text);
 // File size in bytes or -1 (errno set).
 int64_t qp_file_size(const char *path);
 // Wall-clock seconds (monotonic).

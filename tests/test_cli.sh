@@ -56,6 +56,7 @@ expect_error "malformed int" "expects an integer" "$Q" generate --model "$BIN" -
 expect_error "out of range" "must be in" "$Q" generate --model "$BIN" --temperature -1
 expect_error "missing value" "needs a value|expects a value|missing" "$Q" generate --model
 expect_error "missing model file" "no such model" "$Q" info --model "$T/nope.bin"
+expect_error "a device as --model says what it is" "/dev/null: not a model file or directory \\(a device" "$Q" info --model /dev/null
 head -c 1000 "$BIN" >"$T/trunc.bin"
 expect_error "truncated model" "trunc.bin" "$Q" info --model "$T/trunc.bin"
 printf '' >"$T/empty.bin"

@@ -100,6 +100,19 @@ expect_error "quantize --modules foo" "--modules 'foo'" "$Q" quantize --model "$
 expect_error "quantize --modules empty" "--modules" "$Q" quantize --model "$BIN" --format nf4 --modules ""
 expect_error "quantize --format f32" "f32" "$Q" quantize --model "$BIN" --format f32
 expect_error "quantize unknown flag" "--bogus" "$Q" quantize --model "$BIN" --format nf4 --bogus
+# Training on a .qm: the file implies its format (--format optional; a contradicting one refused).
+head -c 20000 "$A/text/janeausten.txt" >"$D/austen.txt"
+tq=(--model "$D/mx.qm" --tokenizer "$TOK" --text "$D/austen.txt" --seq-len 32 --max-steps 2 --batch 4 --threads 2 --quiet)
+"$Q" train "${tq[@]}" --out "$D/qmrun" 2>"$D/qm.err"
+got=$("$PY" -c 'import json,sys; c=json.load(open(sys.argv[1])); print(c["mode"], c["format"], c["bits_per_weight"] > 3)' "$D/qmrun/config.json" 2>/dev/null)
+[ "$got" = "qpeft mxint3-b32 True" ] && pass "train on an mxint3 .qm without --format records mode, format and bits: $got" \
+  || fail "train on .qm: [$got] $(tail -1 "$D/qm.err")"
+expect_error "train on an mxint3 .qm with --format nf4" "--format nf4-b64 contradicts .*mx.qm, whose bases are mxint3-b32" \
+  "$Q" train "${tq[@]}" --format nf4 --out "$D/qmbad"
+"$Q" train "${tq[@]}" --format mxint3 --out "$D/qmrun2" 2>"$D/qm2.err" && pass "train on an mxint3 .qm with its own --format mxint3" \
+  || fail "train .qm --format mxint3: $(tail -1 "$D/qm2.err")"
+expect_error "train on a .qm with another init" "trains in qpeft mode with --init qlora only" \
+  "$Q" train "${tq[@]}" --init loftq --out "$D/qmbad"
 expect_error "quantize a .qm again" "already a quantized model" "$Q" quantize --model "$QM" --format nf4
 expect_error "quantize --out into a missing directory" "no/such/dir" "$Q" quantize --model "$BIN" --format nf4 --out "$D/no/such/dir/x.qm"
 expect_error "ppl --format on a .qm" "already a quantized model" "$Q" ppl --model "$QM" --tokenizer "$TOK" --format nf4

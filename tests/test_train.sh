@@ -135,6 +135,15 @@ rc=$?
 [ $rc -ge 1 ] && [ $rc -le 125 ] && grep -q "non-finite loss at step 6" "$T/err6" && pass "non-finite stops with rc=$rc: $(grep non-finite "$T/err6")" || fail "NaN run rc=$rc: $(tail -2 "$T/err6")"
 [ "$(cat "$N"/step-4.h5 "$N"/last.h5 | md5sum)" = "$sum_before" ] && pass "step-4.h5 and last.h5 untouched by the failed run" || fail "checkpoints changed after NaN"
 
+# 6b. --out creates missing parent directories.
+"$Q" train "${common[@]}" --task rte --max-steps 1 --batch 4 --out "$T/deep/a/b/run" 2>"$T/err6b"
+[ -s "$T/deep/a/b/run/config.json" ] && [ -s "$T/deep/a/b/run/last.h5" ] && pass "--out a/b/run creates the parents" \
+  || fail "--out with missing parents: $(tail -1 "$T/err6b")"
+
+# 6c. A checkpoint scored on another task (same number of classes) is refused, not scored.
+expect_error "eval of an sst2 checkpoint on mrpc" "trained on task 'sst2', not 'mrpc'" \
+  "$Q" eval --model "$M" --checkpoint "$R/last.h5" --task mrpc --quiet
+
 # 7. Bad flags.
 expect_error "lora with format" "mode lora" "$Q" train --model "$M" --task sst2 --mode lora --format nf4 --out "$T/x"
 expect_error "qpeft without format" "needs --format" "$Q" train --model "$M" --task sst2 --mode qpeft --out "$T/x"

@@ -110,9 +110,8 @@ static int read_rows(const char *path, Row *rows, int cap, int *old_format) {
 // Rewrite results.csv whole: a temporary file, fsync, rename — a kill leaves the old or the new
 // file, whole rows only. (nan is how printf writes, and sscanf reads, a metric not measured.)
 static void write_rows(const char *path, const Row *rows, int n) {
-    char tmp[1300];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = xfopen(tmp, "w");
+    qp_atomic_file af;
+    FILE *fp = qp_atomic_open(&af, path);
     fprintf(fp, "%s\n", HEADER);
     for (int i = 0; i < n; i++) {
         const Row *r = &rows[i];
@@ -120,9 +119,7 @@ static void write_rows(const char *path, const Row *rows, int n) {
                 r->bits, r->rank, r->seed, r->lr, r->metric_name, r->metric, r->best_step, r->seconds, r->aq, r->unmerged,
                 r->requant, r->requant_bytes, r->lossless, r->lossless_bytes);
     }
-    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) qp_die("%s: write failed: %s", tmp, strerror(errno));
-    xfclose(fp, tmp);
-    if (rename(tmp, path) != 0) qp_die("%s: cannot rename into place: %s", path, strerror(errno));
+    qp_atomic_commit(&af);
 }
 
 static int find_row(const Row *rows, int n, const char *task, const Run *run) {
@@ -590,19 +587,6 @@ static int split_list(const char *opt, const char *s, char **out, char *store, s
     return opts_split_strs(opt, store, out, MAX_LIST);
 }
 
-// mkdir -p
-static void make_dir(const char *d) {
-    char buf[1200];
-    snprintf(buf, sizeof buf, "%s", d);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) qp_die("%s: cannot create directory: %s", buf, strerror(errno));
-            *p = '/';
-        }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST) qp_die("%s: cannot create directory: %s", d, strerror(errno));
-}
-
 static int any_needs_stats(char **inits, int n) {
     for (int i = 0; i < n; i++)
         if (!strcmp(inits[i], "lqer") || !strncmp(inits[i], "qera", 4) || !strcmp(inits[i], "srr")) return 1;
@@ -738,13 +722,13 @@ int cmd_compare(int argc, char **argv) {
             snprintf(v->label, sizeof v->label, "%s%s", inits[b], same ? " (adapter-quant same)" : "");
             snprintf(v->tag, sizeof v->tag, "%s%s", inits[b], same ? "-aqsame" : "");
         }
-    make_dir(f.out);
+    qp_mkdir_p(f.out);
     char ppid[32];
     snprintf(ppid, sizeof ppid, "%ld", (long)getpid());
     setenv("QPEFT_PARENT_PID", ppid, 1);  // children die with this process (trainer/main.c)
     char runs_dir[1100];
     snprintf(runs_dir, sizeof runs_dir, "%s/runs", f.out);
-    make_dir(runs_dir);
+    qp_mkdir_p(runs_dir);
     char stats_buf[1200];
     const char *stats = calibration(&f, inits, ni, stats_buf, sizeof stats_buf);
     const char *task = f.task ? f.task : "text";
@@ -794,7 +778,7 @@ int cmd_compare(int argc, char **argv) {
             Run *r = &todo[next++];
             ArgList a = {0};
             train_args(&a, &f, r, stats, per);
-            make_dir(r->dir);
+            qp_mkdir_p(r->dir);
             char log[1300];
             snprintf(log, sizeof log, "%s/train.log", r->dir);
             r->t0 = qp_now();

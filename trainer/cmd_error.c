@@ -303,15 +303,13 @@ int cmd_error(int argc, char **argv) {
     }
     if (csv) {
         // Written whole at the end (through a temporary name and rename, so a failed run leaves no half file).
-        char tmp[4200];
-        snprintf(tmp, sizeof tmp, "%s.tmp", csv);
-        FILE *fp_csv = fopen(tmp, "w");
-        if (!fp_csv) qp_die("%s: cannot write", csv);
+        qp_atomic_file af;
+        FILE *fp_csv = qp_atomic_open(&af, csv);
         fprintf(fp_csv, "method,format,bits_per_weight,rank,iters,layer_out_err,logits_mse,logits_kl\n");
         for (int i = 0; i < n_rows; i++)
             fprintf(fp_csv, "%s,%s,%.6f,%d,%d,%.9e,%.9e,%.9e\n", rows[i].method, rows[i].format, rows[i].bpw,
                     rows[i].rank, rows[i].iters, rows[i].layer_err, rows[i].mse, rows[i].kl);
-        if (fclose(fp_csv) != 0 || rename(tmp, csv) != 0) qp_die("%s: write failed", csv);
+        qp_atomic_commit(&af);
     }
     for (int r = 0; r < n_ranks; r++) model_free(&models[r]);
     for (int f = 0; f < n_fmt; f++) init_quant_cache_free(&qc[f]);

@@ -13,16 +13,14 @@
 #include <string.h>
 
 static void write_predictions(const char *path, const TaskData *td, const EvalBuffers *eb) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = xfopen(tmp, "w");
+    qp_atomic_file af;
+    FILE *fp = qp_atomic_open(&af, path);
     fprintf(fp, "index\tprediction\n");
     for (size_t i = 0; i < td->dev.n; i++) {
         if (td->head == HEAD_CLASSIFY) fprintf(fp, "%zu\t%s\n", i, td->label_names[eb->pred[i]]);
         else fprintf(fp, "%zu\t%.6g\n", i, eb->pred_score[i]);
     }
-    xfclose(fp, tmp);
-    if (rename(tmp, path) != 0) qp_die("%s: cannot rename into place", path);
+    qp_atomic_commit(&af);
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -78,7 +76,14 @@ int cmd_eval(int argc, char **argv) {
     if (td.head != m.head) qp_die("%s: checkpoint has a %s head, task %s needs %s", what, ckpt_head_name(m.head), td.name, ckpt_head_name(td.head));
     if (td.head == HEAD_CLASSIFY && td.n_labels != m.cfg.n_labels)
         qp_die("%s: checkpoint head has %d classes, task %s has %d", what, m.cfg.n_labels, td.name, td.n_labels);
-    if (ckpt && strcmp(meta.task, td.name)) qp_warn("checkpoint was trained on '%s'; scoring it on '%s'", meta.task, td.name);
+    // Another task's checkpoint would score without complaint when the heads happen to match
+    // (MRPC and SST-2 both have two classes). A generic --tsv may hold any task's data.
+    if (ckpt && strcmp(meta.task, td.name)) {
+        if (strcmp(td.name, "tsv"))
+            qp_die("%s: checkpoint was trained on task '%s', not '%s'; give --task %s (or score a table with --tsv)",
+                   ckpt, meta.task, td.name, meta.task);
+        qp_warn("checkpoint was trained on '%s'; scoring it on a generic table", meta.task);
+    }
     int T = td.head == HEAD_LM ? td.seq_len : td.dev.longest;
     model_alloc_acts(&m, batch, T);
     EvalBuffers eb;

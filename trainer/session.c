@@ -2,6 +2,7 @@
 // Tested by tests/test_cli.sh (missing tokenizer, missing model messages).
 #include "trainer/session.h"
 #include "core/check.h"
+#include <errno.h>
 #include <dirent.h>
 #include <libgen.h>
 #include <limits.h>
@@ -20,7 +21,12 @@ void session_load_weights(const char *path, ModelConfig *cfg, ModelWeights *w) {
 void session_load_model(const char *path, ModelConfig *cfg, ModelWeights *w, QuantTensor ***qbase, unsigned *qmask) {
     qp_status st = {0};
     if (!path) qp_die("--model is required");
-    if (!is_dir(path) && !is_file(path)) qp_die("%s: no such model file or directory", path);
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        qp_die("%s: %s", path, errno == ENOENT ? "no such model file or directory" : strerror(errno));
+    if (!S_ISDIR(sb.st_mode) && !S_ISREG(sb.st_mode))
+        qp_die("%s: not a model file or directory (a device, pipe or socket); give a llama2.c .bin, a qpeft .qm or an "
+               "HF directory", path);
     if (qbase) *qbase = NULL;
     if (qmask) *qmask = 0;
     if (qmodel_is_file(path)) {
@@ -50,15 +56,20 @@ double session_quantize_base(Model *m, const char *model_path, const char *forma
     if (model_path && qmodel_is_file(model_path))
         qp_die("--format: %s is already a quantized model; give the fp32 model to quantize in process", model_path);
     model_quantize_base(m, &fmt, mask);
-    double bits = 0, n = 0;
-    for (int i = 0; i < m->cfg.n_layers * LIN_COUNT; i++) {
-        const QuantTensor *q = m->qbase[i];
+    return session_packed_format(m->qbase, m->cfg.n_layers * LIN_COUNT, NULL);
+}
+
+double session_packed_format(QuantTensor *const *qbase, int n, quant_format *fmt) {
+    double bits = 0, nw = 0;
+    for (int i = 0; i < n; i++) {
+        const QuantTensor *q = qbase[i];
         if (!q) continue;
-        double nw = (double)quant_tensor_rows(q) * quant_tensor_cols(q);
-        bits += quant_tensor_bits_per_weight(q) * nw;
-        n += nw;
+        if (fmt && nw == 0) *fmt = *quant_tensor_format(q);
+        double k = (double)quant_tensor_rows(q) * quant_tensor_cols(q);
+        bits += quant_tensor_bits_per_weight(q) * k;
+        nw += k;
     }
-    return n > 0 ? bits / n : 0;
+    return nw > 0 ? bits / nw : 0;
 }
 
 // The only *.model file in dir, or NULL.

@@ -46,3 +46,6 @@ void session_install_qbase(Model *m, QuantTensor ***qbase);
 // already a quantized file (*its* bases are installed already). Returns bits/weight (0 if none).
 double session_quantize_base(Model *m, const char *model_path, const char *format, int block, int double_quant,
                              const char *modules);
+// Bits per weight of the packed tensors among qbase[0..n) (0 if none), and in *fmt (may be
+// NULL) the format of the first one (a .qm file and in-process quantization use one format).
+double session_packed_format(QuantTensor *const *qbase, int n, quant_format *fmt);

@@ -42,21 +42,6 @@ static const char *out_path(Trainer *t, const char *name) {
 
 // ---- set-up -------------------------------------------------------------------------------
 
-static void make_out_dir(const char *dir) {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) qp_die("%s: cannot create output directory: %s", dir, strerror(errno));
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) qp_die("%s: exists and is not a directory", dir);
-}
-
-static void write_text_atomic(const char *path, const char *text) {
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *fp = xfopen(tmp, "w");
-    xfwrite(text, 1, strlen(text), fp, tmp);
-    xfclose(fp, tmp);
-    if (rename(tmp, path) != 0) qp_die("%s: cannot rename into place: %s", path, strerror(errno));
-}
-
 // Norms are not decayed in full fine-tuning (HF excludes LayerNorm weights and biases);
 // adapters and the head are.
 static void set_decay(Trainer *t) {
@@ -307,11 +292,11 @@ int train_run(const TrainConfig *tc, Model *m, const TaskData *td) {
     Trainer t;
     memset(&t, 0, sizeof t);
     t.tc = tc; t.m = m; t.td = td;
-    make_out_dir(tc->out_dir);
+    qp_mkdir_p(tc->out_dir);
     setup(&t);
     if (tc->resume) resume(&t);
     else batch_sampler_set_epoch(&t.sampler, 0);
-    write_text_atomic(out_path(&t, "config.json"), tc->config_json);
+    qp_write_text_atomic(out_path(&t, "config.json"), tc->config_json);
     t.log = xfopen(out_path(&t, "log.jsonl"), tc->resume ? "a" : "w");
     qp_info("training %lld steps (%lld per epoch), %zu trainable floats, %zu train / %zu dev examples",
             (long long)t.total_steps, (long long)steps_per_epoch(&t), m->n_params, td->train.n, td->dev.n);

@@ -28,22 +28,23 @@ void setup_init_lora(Model *m, uint64_t seed) {
         }
 }
 
-static train_kind resolve_mode(const SetupRequest *rq, Setup *su) {
-    const char *mode = rq->mode ? rq->mode : rq->format ? "qpeft" : "lora";
+// quantized: --format given, or the model is a .qm file (which implies its own format).
+static train_kind resolve_mode(const SetupRequest *rq, int quantized, Setup *su) {
+    const char *mode = rq->mode ? rq->mode : quantized ? "qpeft" : "lora";
     if (!strcmp(mode, "full")) {
-        if (rq->format) qp_die("--mode full trains fp32 weights; it takes no --format");
+        if (quantized) qp_die("--mode full trains fp32 weights; it takes no --format");
         su->mode_name = "full";
         su->init_name = "none";
         return TRAIN_FULL;
     }
     if (!strcmp(mode, "lora")) {
-        if (rq->format) qp_die("--mode lora keeps an fp32 base; use --mode qpeft (or omit --mode) with --format");
+        if (quantized) qp_die("--mode lora keeps an fp32 base; use --mode qpeft (or omit --mode) with --format");
         su->mode_name = "lora";
         su->init_name = "lora";
         return TRAIN_ADAPTERS;
     }
     if (!strcmp(mode, "qpeft")) {
-        if (!rq->format) qp_die("--mode qpeft needs --format (e.g. --format mxint3)");
+        if (!quantized) qp_die("--mode qpeft needs --format (e.g. --format mxint3)");
         su->mode_name = "qpeft";
         return TRAIN_ADAPTERS;
     }
@@ -101,6 +102,26 @@ void setup_init_adapters(const SetupRequest *rq, Setup *su) {
     qp_info("init %s on %s (%.3f bits/weight): %.2fs", su->init_name, su->format_name, rep.bits_per_weight, rep.seconds);
 }
 
+// A .qm base is its own quantization: it trains in qpeft mode with the qlora init only (the
+// other inits and modes need the fp32 weights), --format is optional and must name the file's
+// format when given. Fills format_name and bits_per_weight from the file.
+static void check_qm_request(const SetupRequest *rq, QuantTensor *const *qbase, int n, Setup *su) {
+    quant_format file_fmt;
+    su->bits_per_weight = session_packed_format(qbase, n, &file_fmt);
+    quant_format_name(&file_fmt, su->format_name, sizeof su->format_name);
+    if ((rq->mode && strcmp(rq->mode, "qpeft")) || (rq->init && strcmp(rq->init, "qlora")))
+        qp_die("%s is a quantized model file: it trains in qpeft mode with --init qlora only; the other modes and "
+               "inits need the fp32 weights", rq->model);
+    if (!rq->format) return;
+    qp_status st = {0};
+    quant_format asked;
+    char name[32];
+    if (quant_parse_format(rq->format, rq->block, rq->double_quant, &asked, &st) != 0) qp_die("--format: %s", st.msg);
+    if (strcmp(quant_format_name(&asked, name, sizeof name), su->format_name))
+        qp_die("--format %s contradicts %s, whose bases are %s; omit --format (a .qm base implies its own)", name,
+               rq->model, su->format_name);
+}
+
 void setup_build(const SetupRequest *rq, Setup *su) {
     memset(su, 0, sizeof *su);
     qp_status st = {0};
@@ -121,7 +142,8 @@ void setup_build(const SetupRequest *rq, Setup *su) {
     qp_rng rng;
     rng_seed(&rng, rq->seed ^ 0x48656164ULL);
     if (su->task.head != HEAD_LM) session_add_head(&cfg, &w, su->task.n_labels, &rng);
-    train_kind tk = resolve_mode(rq, su);
+    if (qbase) check_qm_request(rq, qbase, cfg.n_layers * LIN_COUNT, su);
+    train_kind tk = resolve_mode(rq, rq->format || qbase, su);
     unsigned mask = 0;
     if (tk != TRAIN_FULL && ckpt_mask_from_names(rq->targets, &mask) != 0)
         qp_die("--targets '%s': expected a comma list of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", rq->targets);
@@ -129,16 +151,12 @@ void setup_build(const SetupRequest *rq, Setup *su) {
     double alpha = rq->alpha > 0 ? rq->alpha : 2.0 * rank;
     if (model_init(&su->model, &cfg, &w, rank, (float)alpha, mask, su->task.head, rq->for_training ? tk : TRAIN_NONE, &st) != 0)
         qp_die("%s", st.msg);
-    if (qbase && !(tk == TRAIN_ADAPTERS && rq->format && !strcmp(rq->init ? rq->init : "qlora", "qlora")))
-        qp_die("%s is a quantized model file: train on it with --format (its own) and --init qlora; the other inits "
-               "need the fp32 weights", rq->model);
     if (tk == TRAIN_FULL) return;
     if (!strcmp(su->mode_name, "lora")) { setup_init_lora(&su->model, rq->seed); return; }
     if (qbase) {  // a .qm file: its packed bases are the frozen base, exactly as stored
         session_install_qbase(&su->model, &qbase);
         su->init_name = "qlora";
         setup_init_lora(&su->model, rq->seed);
-        snprintf(su->format_name, sizeof su->format_name, "%s", rq->format);
         return;
     }
     setup_init_adapters(rq, su);
