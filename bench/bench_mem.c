@@ -8,6 +8,7 @@
 #include "core/check.h"
 #include "core/rng.h"
 #include "model/linear.h"
+#include "model/model.h"
 #include "quant/quant.h"
 #include <limits.h>
 #include <stdlib.h>
@@ -29,15 +30,11 @@ static long status_kb(const char *field) {
     return v;
 }
 
+// The stories15M shape through model/'s one table of linear shapes.
 static void lin_shape(int k, int *out, int *in) {
-    const int hs = DIM / NH;
-    switch (k) {
-    case 0: *out = NH * hs; *in = DIM; break;             // q
-    case 1: case 2: *out = NKV * hs; *in = DIM; break;    // k, v
-    case 3: *out = DIM; *in = NH * hs; break;             // o
-    case 4: case 5: *out = HID; *in = DIM; break;         // gate, up
-    default: *out = DIM; *in = HID; break;                // down
-    }
+    const ModelConfig c = {.dim = DIM, .hidden_dim = HID, .n_layers = NL, .n_heads = NH, .n_kv_heads = NKV,
+                           .vocab_size = VOCAB, .max_seq_len = SEQ};
+    model_lin_shape(&c, k, out, in);
 }
 
 static void fill(float *x, size_t n, qp_rng *r, float s) { for (size_t i = 0; i < n; i++) x[i] = s * rng_normal(r); }

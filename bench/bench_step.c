@@ -46,9 +46,8 @@ int main(int argc, char **argv) {
     }
     model_alloc_acts(&m, B, T);
     adamw_state opt;
-    adamw_hparams hp = adamw_defaults();
-    hp.lr = 1e-4;
-    adamw_init(&opt, m.n_params, hp);
+    const double lr = 1e-4;
+    adamw_init(&opt, m.n_params, adamw_defaults());
     int *ids = xmalloc((size_t)B * T * sizeof(int)), *tg = xmalloc((size_t)B * T * sizeof(int));
     for (int i = 0; i < B * T; i++) { ids[i] = (int)rng_below(&rng, (uint32_t)c.vocab_size); tg[i] = (int)rng_below(&rng, (uint32_t)c.vocab_size); }
     double times[13];
@@ -57,7 +56,7 @@ int main(int argc, char **argv) {
         model_forward(&m, ids, NULL, B, T, tg, NULL, NULL, NULL);
         model_zero_grad(&m);
         model_backward(&m, ids, NULL, B, T, tg, NULL, NULL, NULL);
-        adamw_step(&opt, m.params, m.grads, hp.lr);
+        adamw_step(&opt, m.params, m.grads, lr);
         times[s] = qp_now() - t0;
     }
     qsort(times + 3, 10, sizeof(double), cmp_double);

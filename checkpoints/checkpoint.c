@@ -84,7 +84,7 @@ static const char *const RESERVED[] = {
     "format_version", "qpeft_version", "model_hash", "dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads",
     "vocab_size", "max_seq_len", "norm_eps", "rope_theta", "tied_embeddings", "n_labels", "mode", "quant", "bits",
     "block", "double_quant", "bits_per_weight", "quant_modules", "rank", "alpha", "init", "target_modules", "head",
-    "task", "step", "epoch", "seed", "n_params", "extra_keys", "adapter_quant"};
+    "task", "step", "epoch", "seed", "n_params", "extra_keys", "adapter_quant", "dropout", "best_metric", "best_step"};
 
 static int extra_key_ok(const char *key) {
     if (!key[0] || strlen(key) >= sizeof((ckpt_extra *)0)->key) return 0;
@@ -117,19 +117,6 @@ const char *ckpt_extra_get(const ckpt_meta *meta, const char *key) {
 }
 
 // ---- the model's tensors, as the file names them ---------------------------------------------
-
-// Input and output features of linear kind k (the A is (R, IC), B (OC, R), base (OC, IC)).
-static void lin_dims(const ModelConfig *c, int k, int *ic, int *oc) {
-    int q = c->n_heads * config_head_size(c), kv = c->n_kv_heads * config_head_size(c);
-    switch (k) {
-    case LIN_Q: *ic = c->dim; *oc = q; break;
-    case LIN_K: *ic = c->dim; *oc = kv; break;
-    case LIN_V: *ic = c->dim; *oc = kv; break;
-    case LIN_O: *ic = q; *oc = c->dim; break;
-    case LIN_GATE: case LIN_UP: *ic = c->dim; *oc = c->hidden_dim; break;
-    default: *ic = c->hidden_dim; *oc = c->dim; break;
-    }
-}
 
 // One float tensor of the trainable block: its dataset path, shape and offset in the block.
 typedef struct {
@@ -182,7 +169,7 @@ static int adapter_tensors(const Model *m, blk_tensor *t, int *nt, qp_status *st
         for (int k = 0; k < LIN_COUNT; k++) {
             if (!(m->target_mask & (1u << k))) continue;
             int ic, oc, i = l * LIN_COUNT + k;
-            lin_dims(c, k, &ic, &oc);
+            model_lin_shape(c, k, &oc, &ic);
             if (!m->A[i] || !m->B[i]) return qp_fail(st, "checkpoint: internal error: layer %d %s is targeted but has no adapter", l, lin_names[k]);
             snprintf(p, sizeof p, "adapters/layer%d/%s/A", l, lin_names[k]);
             add_tensor(t, nt, p, (size_t)(m->A[i] - m->params), 2, m->rank, ic, 0);
@@ -288,6 +275,11 @@ static void write_root_attrs(qh5_file *f, const Model *m, const ckpt_meta *meta,
     qh5_attr_set_i64(f, "/", "step", meta->step, st);
     qh5_attr_set_i64(f, "/", "epoch", meta->epoch, st);
     qh5_attr_set_i64(f, "/", "seed", meta->seed, st);
+    if (meta->has_dropout) qh5_attr_set_f64(f, "/", "dropout", meta->dropout, st);
+    if (meta->has_best) {
+        qh5_attr_set_f64(f, "/", "best_metric", meta->best_metric, st);
+        qh5_attr_set_i64(f, "/", "best_step", meta->best_step, st);
+    }
     qh5_attr_set_i64(f, "/", "n_params", (int64_t)m->n_params, st);
     char keys[CKPT_MAX_EXTRA * 64 + 8] = "";
     for (int i = 0; i < meta->n_extra; i++) {
@@ -449,6 +441,14 @@ static int read_model_fields(qh5_file *f, ckpt_meta *meta, qp_status *st) {
         meta->adapter_quant = (adapter_quant_kind)k;
     }
     if (read_quant(f, meta, st)) return -1;
+    meta->has_dropout = qh5_attr_exists(f, "/", "dropout");
+    if (meta->has_dropout && qh5_attr_get_f64(f, "/", "dropout", &meta->dropout, st)) return -1;
+    if (meta->has_dropout && !(meta->dropout >= 0 && meta->dropout < 1))
+        return qp_fail(st, "checkpoint %s: dropout %g: expected 0 <= p < 1", qh5_path(f), meta->dropout);
+    meta->has_best = qh5_attr_exists(f, "/", "best_metric") && qh5_attr_exists(f, "/", "best_step");
+    if (meta->has_best && (qh5_attr_get_f64(f, "/", "best_metric", &meta->best_metric, st) ||
+                           qh5_attr_get_i64(f, "/", "best_step", &meta->best_step, st)))
+        return -1;
     meta->has_optimizer = qh5_exists(f, "optimizer/m");
     meta->has_base = qh5_exists(f, "base");
     meta->opt_t = 0;
@@ -620,7 +620,7 @@ static int load_bases(qh5_file *f, const Model *m, const ckpt_meta *meta, QuantT
             if (!(meta->quant_mask & (1u << k))) continue;
             char p[96];
             int ic, oc;
-            lin_dims(&m->cfg, k, &ic, &oc);
+            model_lin_shape(&m->cfg, k, &oc, &ic);
             snprintf(p, sizeof p, "base/layer%d/%s/packed", l, lin_names[k]);
             nq[l * LIN_COUNT + k] = read_packed(f, p, oc, ic, &meta->quant, st);
             if (!nq[l * LIN_COUNT + k]) return -1;

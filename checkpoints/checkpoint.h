@@ -15,6 +15,9 @@
 #include "model/config.h"
 #include "model/model.h"
 
+// The program's version, as checkpoints record it (root attribute qpeft_version).
+#define QPEFT_VERSION "0.1.0"
+
 enum {
     CKPT_FORMAT_VERSION = 1,
     CKPT_STR = 128,           // capacity of the short string fields (incl. NUL)
@@ -49,6 +52,13 @@ typedef struct {
     char init[CKPT_STR];       // adapter init method ("lora", "loftq", "qera-exact", ..., "none")
     char task[CKPT_STR];       // e.g. "sst2", "lm"
     int64_t step, epoch, seed;
+    // Training facts a later verb needs (written when has_* is set; on read, has_* says whether
+    // the file holds them: files from before they were recorded do not).
+    int has_dropout;
+    double dropout;            // adapter dropout the run trained with (merge's PEFT lora_dropout)
+    int has_best;
+    double best_metric;        // main metric of the best evaluation so far (-inf: none yet)
+    int64_t best_step;         // its step (-1: none yet)
     int n_state;
     ckpt_state_var state[CKPT_MAX_STATE];
     int n_extra;

@@ -2,6 +2,7 @@
 // that makes every export all-or-nothing. Tested by tests/test_export.c and tests/oracle_peft.py.
 #include "checkpoints/export.h"
 #include "core/check.h"
+#include "core/json.h"
 #include "quant/quant.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -116,12 +117,9 @@ static void fmt_f32(float x, char *buf, size_t n) {
 
 // A JSON string literal (quotes included) of s, escaping what RFC 8259 requires.
 static void out_json_str(Out *o, const char *s) {
+    char e[6];
     out_write(o, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') { char e[2] = {'\\', (char)*p}; out_write(o, e, 2); }
-        else if (*p < 0x20) out_printf(o, "\\u%04x", *p);
-        else out_write(o, p, 1);
-    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) out_write(o, e, (size_t)json_escape_byte(*p, e));
     out_write(o, "\"", 1);
 }
 
@@ -441,13 +439,6 @@ int export_write_llama2c(const char *path, const ModelConfig *c, const ModelWeig
 }
 
 // ---- PEFT adapter directory -------------------------------------------------------------------------
-static void lin_dims(const ModelConfig *c, int k, int64_t *out, int64_t *in) {
-    int64_t HS = config_head_size(c), QD = c->n_heads * HS, KVD = c->n_kv_heads * HS;
-    const int64_t o[LIN_COUNT] = {QD, KVD, KVD, c->dim, c->hidden_dim, c->hidden_dim, c->dim};
-    const int64_t i[LIN_COUNT] = {c->dim, c->dim, c->dim, QD, c->dim, c->dim, c->hidden_dim};
-    *out = o[k]; *in = i[k];
-}
-
 static int write_peft_config(const char *path, const Model *m, const export_peft_opts *opt, qp_status *st) {
     Out o;
     if (out_open(&o, path, st)) return -1;
@@ -486,8 +477,8 @@ int export_write_peft(const char *dir, const Model *m, const export_peft_opts *o
             int i = l * LIN_COUNT + k;
             if (!(m->target_mask >> k & 1u)) continue;
             QP_ASSERT(m->A[i] && m->B[i]);
-            int64_t oc, ic;
-            lin_dims(c, k, &oc, &ic);
+            int oc, ic;
+            model_lin_shape(c, k, &oc, &ic);
             const char *grp = k <= LIN_O ? "self_attn" : "mlp";
             snprintf(names[n], sizeof names[n], "base_model.model.model.layers.%d.%s.%s.lora_A.weight", l, grp, lin_names[k]);
             t[n] = (export_tensor){names[n], m->A[i], 2, {R, ic}, 0};

@@ -149,6 +149,23 @@ void qp_write_text_atomic(const char *path, const char *text) {
     qp_atomic_commit(&af);
 }
 
+const char *qp_assets_dir(void) {
+    const char *env = getenv("QPEFT_ASSETS");
+    if (env && env[0]) return env;
+    static char buf[4200];
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;  // <repo>/build
+        struct stat sb;
+        snprintf(buf, sizeof buf, "%s/../../shared/assets", exe);
+        if (stat(buf, &sb) == 0 && S_ISDIR(sb.st_mode)) return buf;
+    }
+    return "../shared/assets";
+}
+
 int64_t qp_file_size(const char *path) {
     struct stat st;
     if (stat(path, &st) != 0) return -1;

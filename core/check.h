@@ -54,6 +54,10 @@ FILE *qp_atomic_open(qp_atomic_file *af, const char *path);
 void qp_atomic_commit(qp_atomic_file *af);
 // The whole of text written to path through qp_atomic_open/commit.
 void qp_write_text_atomic(const char *path, const char *text);
+// The shared assets directory (models, GLUE, texts): $QPEFT_ASSETS; else <repo>/../shared/assets
+// found from the running binary (<repo>/build/qpeft); else ../shared/assets from the current
+// directory. The one place defaults under the assets are resolved.
+const char *qp_assets_dir(void);
 // File size in bytes or -1 (errno set).
 int64_t qp_file_size(const char *path);
 // Wall-clock seconds (monotonic).

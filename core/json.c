@@ -315,3 +315,34 @@ int json_as_bool(const JsonValue *v, int *out) {
 }
 
 const char *json_as_string(const JsonValue *v) { return (v && v->type == JSON_STRING) ? v->string : NULL; }
+
+int json_escape_byte(unsigned char c, char e[6]) {
+    if (c == '"' || c == '\\') { e[0] = '\\'; e[1] = (char)c; return 2; }
+    if (c < 0x20) {
+        static const char hex[] = "0123456789abcdef";
+        memcpy(e, "\\u00", 4);
+        e[4] = hex[c >> 4]; e[5] = hex[c & 15];
+        return 6;
+    }
+    e[0] = (char)c;
+    return 1;
+}
+
+void json_escape(const char *s, char *out, size_t cap) {
+    size_t n = 0;
+    char e[6];
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        int k = json_escape_byte(*p, e);
+        if (n + (size_t)k + 1 > cap) break;
+        memcpy(out + n, e, (size_t)k);
+        n += (size_t)k;
+    }
+    if (cap) out[n] = 0;
+}
+
+void json_write_str(FILE *fp, const char *s) {
+    char e[6];
+    fputc('"', fp);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) fwrite(e, 1, (size_t)json_escape_byte(*p, e), fp);
+    fputc('"', fp);
+}

@@ -7,6 +7,7 @@
 #define QP_CORE_JSON_H
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "core/status.h"
 
 #define JSON_MAX_DEPTH 64
@@ -44,4 +45,14 @@ int json_as_int64(const JsonValue *v, int64_t *out);
 int json_as_double(const JsonValue *v, double *out);
 int json_as_bool(const JsonValue *v, int *out);
 const char *json_as_string(const JsonValue *v);  // NULL unless a string
+
+// ---- writing: the one JSON string escaper --------------------------------------------------
+// Byte c as it appears inside a JSON string: \" and \\ for quote and backslash, \u00XX for a
+// control character (RFC 8259 requires these), else c itself. Writes e, returns 1, 2 or 6.
+int json_escape_byte(unsigned char c, char e[6]);
+// s as a JSON string body (no quotes) into out[cap], NUL-terminated; stops at the last whole
+// escape that fits.
+void json_escape(const char *s, char *out, size_t cap);
+// s as a JSON string literal, quotes included, on fp.
+void json_write_str(FILE *fp, const char *s);
 #endif

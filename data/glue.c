@@ -1,6 +1,7 @@
 // data/glue.c — the GLUE task table (file layouts, label strings) and the split loader.
 // Tested by tests/test_data.c.
 #include "data/glue.h"
+#include "core/check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +57,7 @@ int glue_load(ds_dataset *ds, const char *glue_dir, const char *name, const char
                        mnli ? " (dev_matched, dev_mismatched)" : "");
     char root[1024], path[2048];
     if (glue_dir) snprintf(root, sizeof root, "%s", glue_dir);
-    else if (getenv("QPEFT_ASSETS")) snprintf(root, sizeof root, "%s/glue", getenv("QPEFT_ASSETS"));
-    else snprintf(root, sizeof root, "../shared/assets/glue");
+    else snprintf(root, sizeof root, "%s/glue", qp_assets_dir());
     // root may be the GLUE release (root/<TASK>/split.tsv) or the task's own directory.
     snprintf(path, sizeof path, "%s/%s.tsv", root, split);
     if (access(path, F_OK) != 0) snprintf(path, sizeof path, "%s/%s/%s.tsv", root, t->dir, split);

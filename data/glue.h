@@ -18,7 +18,7 @@ const glue_task *glue_task_find(const char *name);
 const glue_task *glue_tasks(int *n);
 
 // Load split `split` ("train", "dev" — for MNLI "dev" means "dev_matched" —, "dev_matched",
-// "dev_mismatched") of task `name` from glue_dir (NULL: $QPEFT_ASSETS/glue, else ../shared/assets/glue).
+// "dev_mismatched") of task `name` from glue_dir (NULL: qp_assets_dir()/glue).
 // Classes: CoLA/SST-2/MRPC/WNLI/QQP labels "0","1"; RTE/QNLI "entailment","not_entailment";
 // MNLI "entailment","neutral","contradiction"; STS-B is DS_REGRESS (score 0..5).
 int glue_load(ds_dataset *ds, const char *glue_dir, const char *name, const char *split, ds_bad_rows policy,

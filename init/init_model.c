@@ -11,11 +11,8 @@
 
 // Base fp32 weight (OC,IC) of layer l, kind k, and its shape (weights.h layout).
 static float *lin_weight(const Model *m, int l, int k, int *OC, int *IC) {
-    Linear lin = model_linear(m, l, k);  // in/out only; lin.w is NULL when a packed base exists
-    const ModelWeights *w = &m->w;
-    float *base[LIN_COUNT] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
-    *OC = lin.out; *IC = lin.in;
-    return base[k] + (size_t)l * lin.out * lin.in;
+    model_lin_shape(&m->cfg, k, OC, IC);
+    return model_lin_weight(&m->w, &m->cfg, l, k);
 }
 
 // A deep copy of a packed tensor through its own serialisation (quant_tensor_write/read), so

@@ -1,5 +1,5 @@
-// model/layers.c — the elementwise and per-row layer kernels: token embedding, RMSNorm, residual
-// add and SwiGLU, forward and backward. Tested by tests/test_layers.c (finite differences).
+// model/layers.c — the elementwise and per-row layer kernels: token embedding, RMSNorm
+// and SwiGLU, forward and backward. Tested by tests/test_layers.c (finite differences).
 #include "model/layers.h"
 #include "core/check.h"
 #include <math.h>
@@ -89,24 +89,6 @@ void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const floa
             for (int j = 0; j < n; j++) acc[j] += (double)dy[j] * x[j] * r;
         }
         for (int j = 0; j < n; j++) dweight[c0 + j] += (float)acc[j];
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// residual
-
-void residual_forward(float *out, const float *inp1, const float *inp2, int B, int T, int C) {
-    size_t N = (size_t)B * T * C;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < N; i++) out[i] = inp1[i] + inp2[i];
-}
-
-void residual_backward(float *dinp1, float *dinp2, const float *dout, int B, int T, int C) {
-    size_t N = (size_t)B * T * C;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < N; i++) {
-        dinp1[i] += dout[i];
-        dinp2[i] += dout[i];
     }
 }
 

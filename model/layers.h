@@ -1,5 +1,5 @@
 // model/layers.h — the Llama layer kernels (encoder, RMSNorm, RoPE, grouped-query causal
-// attention, SwiGLU, residual, LM / sequence heads), forward and hand-written backward.
+// attention, SwiGLU, LM / sequence heads), forward and hand-written backward.
 // Tested by tests/test_layers.c (central finite differences, float64 references, thread-count
 // invariance).
 //
@@ -30,12 +30,6 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *wei
 // rstd (B,T) from the forward; weight (C).
 void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp, const float *rstd,
                       const float *weight, int B, int T, int C);
-
-// ---- residual: out = inp1 + inp2 ----
-// out, inp1, inp2 (B,T,C); out may alias either input.
-void residual_forward(float *out, const float *inp1, const float *inp2, int B, int T, int C);
-// dinp1, dinp2 (B,T,C) +=; dout (B,T,C).
-void residual_backward(float *dinp1, float *dinp2, const float *dout, int B, int T, int C);
 
 // ---- SwiGLU: out = silu(gate) * up, silu(g) = g * sigmoid(g) ----
 // out (B,T,H); gate (B,T,H); up (B,T,H).

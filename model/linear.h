@@ -7,7 +7,7 @@
 // — exactly the weight `merge --lossless` deploys — with straight-through gradients to the fp
 // masters A, B: dA = s·q(B)ᵀ·G, dB = s·G·q(A)ᵀ, G = doutᵀ·inp (never formed: computed as the
 // low-rank products below), dinp = dout·W_qer (exact). No dropout in this mode.
-// Tested by tests/test_layers.c (finite differences), tests/test_quant_linear.c and
+// Tested by tests/test_linear.c, tests/test_layers.c (finite differences) and
 // tests/test_qer_train.c (QER mode).
 #ifndef QP_MODEL_LINEAR_H
 #define QP_MODEL_LINEAR_H

@@ -18,24 +18,19 @@ int adapter_quant_parse(const char *s) {
     return -1;
 }
 
-static int lin_in(const ModelConfig *c, int k) {
-    if (k == LIN_O) return c->n_heads * config_head_size(c);
-    if (k == LIN_DOWN) return c->hidden_dim;
-    return c->dim;
+// The one table of linear shapes: (out, in) of kind k, i.e. W (OC, IC), A (R, IC), B (OC, R).
+void model_lin_shape(const ModelConfig *c, int k, int *out, int *in) {
+    const int q = c->n_heads * config_head_size(c), kv = c->n_kv_heads * config_head_size(c);
+    const int o[LIN_COUNT] = {q, kv, kv, c->dim, c->hidden_dim, c->hidden_dim, c->dim};
+    const int i[LIN_COUNT] = {c->dim, c->dim, c->dim, q, c->dim, c->dim, c->hidden_dim};
+    *out = o[k];
+    *in = i[k];
 }
 
-static int lin_out(const ModelConfig *c, int k) {
-    int hs = config_head_size(c);
-    switch (k) {
-    case LIN_Q: return c->n_heads * hs;
-    case LIN_K: case LIN_V: return c->n_kv_heads * hs;
-    case LIN_O: case LIN_DOWN: return c->dim;
-    default: return c->hidden_dim;
-    }
-}
+static int lin_in(const ModelConfig *c, int k) { int o, i; model_lin_shape(c, k, &o, &i); return i; }
+static int lin_out(const ModelConfig *c, int k) { int o, i; model_lin_shape(c, k, &o, &i); return o; }
 
-// Base fp32 weight of layer l, kind k (inside the weights block).
-static float *base_ptr(const ModelWeights *w, const ModelConfig *c, int l, int k) {
+float *model_lin_weight(const ModelWeights *w, const ModelConfig *c, int l, int k) {
     size_t per = (size_t)lin_out(c, k) * lin_in(c, k);
     float *base[LIN_COUNT] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
     return base[k] ? base[k] + (size_t)l * per : NULL;
@@ -117,7 +112,7 @@ void model_quantize_base(Model *m, const quant_format *fmt, unsigned quant_mask)
             if (!(quant_mask >> k & 1u)) continue;
             QuantTensor **q = &m->qbase[l * LIN_COUNT + k];
             if (*q) quant_tensor_free(*q);
-            *q = quant_tensor_quantize(base_ptr(&m->w, c, l, k), lin_out(c, k), lin_in(c, k), fmt);
+            *q = quant_tensor_quantize(model_lin_weight(&m->w, c, l, k), lin_out(c, k), lin_in(c, k), fmt);
         }
 }
 
@@ -128,8 +123,8 @@ Linear model_linear(const Model *m, int l, int k) {
     lin.in = lin_in(c, k);
     lin.out = lin_out(c, k);
     lin.qw = m->qbase ? m->qbase[i] : NULL;
-    lin.w = lin.qw ? NULL : base_ptr(&m->w, c, l, k);
-    if (m->train == TRAIN_FULL && m->grads) lin.dw = base_ptr(&m->gw, c, l, k);
+    lin.w = lin.qw ? NULL : model_lin_weight(&m->w, c, l, k);
+    if (m->train == TRAIN_FULL && m->grads) lin.dw = model_lin_weight(&m->gw, c, l, k);
     if (targeted(m, k)) {
         lin.rank = m->rank;
         lin.scale = m->alpha / (float)m->rank;

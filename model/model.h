@@ -80,6 +80,11 @@ typedef struct {
 
 #define MODEL_MAX_LAYERS 64
 
+// The one table of linear shapes: out and in features of lin_kind k (W is (out, in)).
+void model_lin_shape(const ModelConfig *c, int k, int *out, int *in);
+// Layer l's fp32 weight (out, in) of kind k inside w (NULL if w has none for k).
+float *model_lin_weight(const ModelWeights *w, const ModelConfig *c, int l, int k);
+
 // Set up from loaded weights (takes ownership of w). rank 0 = no adapters.
 int model_init(Model *m, const ModelConfig *cfg, ModelWeights *w, int rank, float alpha, unsigned target_mask,
                head_kind head, train_kind train, qp_status *st);

@@ -37,24 +37,6 @@ static float get_f32(const uint8_t *p) { uint32_t u = get_u32(p); float f; memcp
 // host refuses rather than writing or reading a different format.
 static int host_is_le(void) { const uint16_t one = 1; uint8_t b; memcpy(&b, &one, 1); return b == 1; }
 
-void qmodel_lin_shape(const ModelConfig *c, int k, int *out, int *in) {
-    int hs = config_head_size(c);
-    switch (k) {
-    case LIN_Q: *out = c->n_heads * hs; *in = c->dim; break;
-    case LIN_K: case LIN_V: *out = c->n_kv_heads * hs; *in = c->dim; break;
-    case LIN_O: *out = c->dim; *in = c->n_heads * hs; break;
-    case LIN_GATE: case LIN_UP: *out = c->hidden_dim; *in = c->dim; break;
-    default: *out = c->dim; *in = c->hidden_dim; break;  // LIN_DOWN
-    }
-}
-
-float *qmodel_lin_weight(const ModelWeights *w, const ModelConfig *c, int l, int k) {
-    int out, in;
-    qmodel_lin_shape(c, k, &out, &in);
-    float *base[LIN_COUNT] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
-    return base[k] ? base[k] + (size_t)l * out * in : NULL;
-}
-
 // The fp32 tensors a file stores, in file order: embeddings and norms, the whole (L, OC, IC)
 // stack of each unquantized linear kind, the untied head, the score head.
 typedef struct { float *p; size_t n; } f32_span;
@@ -68,8 +50,8 @@ static int fp32_spans(const ModelConfig *c, const ModelWeights *w, unsigned mask
     for (int k = 0; k < LIN_COUNT; k++) {
         if (mask >> k & 1u) continue;
         int out, in;
-        qmodel_lin_shape(c, k, &out, &in);
-        s[n++] = (f32_span){qmodel_lin_weight(w, c, 0, k), L * (size_t)out * in};
+        model_lin_shape(c, k, &out, &in);
+        s[n++] = (f32_span){model_lin_weight(w, c, 0, k), L * (size_t)out * in};
     }
     if (!c->tied_embeddings) s[n++] = (f32_span){w->lm_head, (size_t)c->vocab_size * C};
     if (c->n_labels > 0) s[n++] = (f32_span){w->score, (size_t)c->n_labels * C};
@@ -255,7 +237,7 @@ static int save_plan(const ModelConfig *cfg, QuantTensor *const *qbase, unsigned
             }
             if (!q) return qp_fail(st, "%s: layer %d %s has no packed base", path, l, lin_names[k]);
             int out, in;
-            qmodel_lin_shape(cfg, k, &out, &in);
+            model_lin_shape(cfg, k, &out, &in);
             if (quant_tensor_rows(q) != out || quant_tensor_cols(q) != in)
                 return qp_fail(st, "%s: layer %d %s: expected a %d x %d tensor, got %d x %d", path, l, lin_names[k], out, in,
                                quant_tensor_rows(q), quant_tensor_cols(q));
@@ -344,7 +326,7 @@ int qmodel_load(const char *path, ModelConfig *cfg, ModelWeights *w, QuantTensor
             if (!q) goto fail;
             qb[l * LIN_COUNT + k] = q;
             int out, in;
-            qmodel_lin_shape(c, k, &out, &in);
+            model_lin_shape(c, k, &out, &in);
             if (quant_tensor_rows(q) != out || quant_tensor_cols(q) != in) {
                 qp_fail(st, "%s: expected shape %d x %d, found %d x %d", what, out, in, quant_tensor_rows(q), quant_tensor_cols(q));
                 goto fail;
@@ -360,7 +342,7 @@ int qmodel_load(const char *path, ModelConfig *cfg, ModelWeights *w, QuantTensor
                 qp_fail(st, "%s: packed tensors exceed the declared %llu bytes", what, (unsigned long long)h.packed_bytes);
                 goto fail;
             }
-            quant_dequantize_rows(q, 0, out, qmodel_lin_weight(&mw, c, l, k));
+            quant_dequantize_rows(q, 0, out, model_lin_weight(&mw, c, l, k));
         }
     if (used != h.packed_bytes) {
         qp_fail(st, "%s: packed tensors hold %llu bytes, header declares %llu", path, (unsigned long long)used,

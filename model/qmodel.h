@@ -42,8 +42,4 @@ int qmodel_load(const char *path, ModelConfig *cfg, ModelWeights *w, QuantTensor
 void qmodel_install(Model *m, QuantTensor ***qbase);
 // Free an array from qmodel_load (entries and array); NULL is a no-op.
 void qmodel_free_bases(QuantTensor **qbase, int n_layers);
-
-// (OC, IC) of linear kind k under cfg, and a pointer to layer l's fp32 copy in w.
-void qmodel_lin_shape(const ModelConfig *cfg, int k, int *out, int *in);
-float *qmodel_lin_weight(const ModelWeights *w, const ModelConfig *cfg, int l, int k);
 #endif

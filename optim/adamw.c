@@ -7,7 +7,7 @@
 #include <string.h>
 
 adamw_hparams adamw_defaults(void) {
-    adamw_hparams hp = {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01};
+    adamw_hparams hp = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01};
     return hp;
 }
 

@@ -6,10 +6,10 @@
 #include <stdint.h>
 #include "core/status.h"
 
-// Hyper-parameters; adamw_defaults() gives PyTorch's AdamW defaults
-// (lr 1e-3, betas 0.9/0.999, eps 1e-8, weight_decay 0.01).
+// Hyper-parameters; adamw_defaults() gives PyTorch's AdamW defaults (betas 0.9/0.999, eps 1e-8,
+// weight_decay 0.01). The learning rate is not one of them: each adamw_step takes the step's lr
+// (the base lr times the schedule, optim/schedule.h).
 typedef struct {
-    double lr;            // base learning rate (a schedule multiplies it; see optim/schedule.h)
     double beta1, beta2;
     double eps;
     double weight_decay;  // decoupled: p -= lr*wd*p, applied before the Adam update
@@ -49,7 +49,7 @@ int adamw_set_decay_ranges(adamw_state *s, const adamw_range *r, size_t count, q
 // Number of elements that receive weight decay (for the start-up summary).
 size_t adamw_decayed_count(const adamw_state *s);
 
-// One AdamW step with learning rate lr (= hp.lr * schedule factor; the caller computes it so
+// One AdamW step with learning rate lr (= base lr * schedule factor; the caller computes it so
 // the schedule stays separate). Increments t first, then for every element i:
 //   p -= lr*wd_i*p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
 //   p -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps)

@@ -67,6 +67,28 @@ expect_error "missing checkpoint refused" "nope.h5" \
   "$Q" merge --model "$BIN" --checkpoint "$W/nope.h5" --out "$W/x5"
 expect_error "checkpoint over the wrong base refused" "hash" \
   "$Q" merge --model "$W/hf" --checkpoint "$W/ckpt.h5" --out "$W/x6"
+# PEFT's lora_dropout is the dropout the run trained with, stored in the checkpoint (attribute
+# dropout); a training checkpoint from before the attribute falls back on its recorded command
+# line and says so.
+head -c 20000 "$A/text/janeausten.txt" >"$W/austen.txt"
+"$Q" train --model "$BIN" --text "$W/austen.txt" --seq-len 32 --rank 4 --max-steps 1 --batch 4 --dropout 0.05 \
+  --threads 2 --quiet --out "$W/drop" 2>"$W/drop.err" || fail "train --dropout 0.05: $(tail -1 "$W/drop.err")"
+lora_dropout() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["lora_dropout"])' "$1/adapter_config.json" 2>/dev/null; }
+"$Q" merge --model "$BIN" --checkpoint "$W/drop/last.h5" --to peft --out "$W/dpeft" >/dev/null 2>"$W/dm.err"
+got=$(lora_dropout "$W/dpeft")
+[ "$got" = 0.05 ] && ! grep -q "no dropout attribute" "$W/dm.err" && pass "merge --to peft: lora_dropout $got from the checkpoint's dropout attribute" \
+  || fail "lora_dropout [$got]: $(tail -1 "$W/dm.err")"
+"$PY" - "$W/drop/last.h5" <<'PY' || fail "h5py could not drop the dropout attribute"
+import h5py, sys
+with h5py.File(sys.argv[1], "r+") as f:
+    del f.attrs["dropout"]
+PY
+"$Q" merge --model "$BIN" --checkpoint "$W/drop/last.h5" --to peft --out "$W/dpeft_old" >/dev/null 2>"$W/dm2.err"
+got=$(lora_dropout "$W/dpeft_old")
+[ "$got" = 0.05 ] && grep -q "has no dropout attribute (written before it was recorded); PEFT's lora_dropout 0.05 is taken from its recorded command line" "$W/dm2.err" \
+  && pass "an older checkpoint without the attribute: lora_dropout $got from its command line, with a warning" \
+  || fail "old checkpoint lora_dropout [$got]: $(cat "$W/dm2.err")"
+
 left=$(ls -d "$W"/x* 2>/dev/null)
 [ -z "$left" ] && pass "refused merges left nothing behind" || fail "left behind: $left"
 rm -rf "$W"

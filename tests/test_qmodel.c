@@ -60,8 +60,8 @@ static QuantTensor **quantize_all(const ModelConfig *c, const ModelWeights *w, c
         for (int k = 0; k < LIN_COUNT; k++) {
             if (!(mask >> k & 1u)) continue;
             int o, i;
-            qmodel_lin_shape(c, k, &o, &i);
-            qb[l * LIN_COUNT + k] = quant_tensor_quantize(qmodel_lin_weight(w, c, l, k), o, i, f);
+            model_lin_shape(c, k, &o, &i);
+            qb[l * LIN_COUNT + k] = quant_tensor_quantize(model_lin_weight(w, c, l, k), o, i, f);
         }
     return qb;
 }
@@ -113,11 +113,11 @@ static void round_trip(const ModelConfig *c, const ModelWeights *w, const char *
     for (int l = 0; l < c->n_layers; l++)
         for (int k = 0; k < LIN_COUNT; k++) {
             int i = l * LIN_COUNT + k, o, in;
-            qmodel_lin_shape(c, k, &o, &in);
+            model_lin_shape(c, k, &o, &in);
             ok_t &= tensors_equal(qb[i], qb2[i]);
-            const float *got = qmodel_lin_weight(&w2, c, l, k);
+            const float *got = model_lin_weight(&w2, c, l, k);
             if (qb[i]) { quant_dequantize_rows(qb[i], 0, o, deq); ok_w &= floats_equal(got, deq, (size_t)o * in); }
-            else ok_w &= floats_equal(got, qmodel_lin_weight(w, c, l, k), (size_t)o * in);
+            else ok_w &= floats_equal(got, model_lin_weight(w, c, l, k), (size_t)o * in);
         }
     free(deq);
     CHECK(ok_t, "%s mask 0x%x: every packed tensor (format, shape, codes, scales) round-trips bit for bit", label, mask);
@@ -351,8 +351,8 @@ static void requantize_info(const ModelConfig *c, const ModelWeights *w) {
         for (int l = 0; l < c->n_layers; l++)
             for (int k = 0; k < LIN_COUNT; k++) {
                 int o, in;
-                qmodel_lin_shape(c, k, &o, &in);
-                QuantTensor *q = quant_tensor_quantize(qmodel_lin_weight(w, c, l, k), o, in, &f);
+                model_lin_shape(c, k, &o, &in);
+                QuantTensor *q = quant_tensor_quantize(model_lin_weight(w, c, l, k), o, in, &f);
                 float *d = malloc((size_t)o * in * sizeof(float));
                 quant_dequantize_rows(q, 0, o, d);
                 QuantTensor *q2 = quant_tensor_quantize(d, o, in, &f);

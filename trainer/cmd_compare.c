@@ -623,7 +623,7 @@ static void figure1(const CompareFlags *f, const char *stats, char **formats, in
     snprintf(log, sizeof log, "%s/error.log", f->out);
     if (access(csv, F_OK) != 0) {
         static char text[4200];
-        snprintf(text, sizeof text, "%s/text/tinystories_train_head.txt", session_assets_dir());
+        snprintf(text, sizeof text, "%s/text/tinystories_train_head.txt", qp_assets_dir());
         ArgList a = {0};
         arg(&a, "qpeft"); arg(&a, "error"); arg(&a, "--model"); arg(&a, "%s", f->model);
         if (f->tok) { arg(&a, "--tokenizer"); arg(&a, "%s", f->tok); }

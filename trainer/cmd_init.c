@@ -94,7 +94,7 @@ int cmd_init(int argc, char **argv) {
 
     ckpt_meta meta;
     memset(&meta, 0, sizeof meta);
-    snprintf(meta.qpeft_version, sizeof meta.qpeft_version, "0.1.0");
+    snprintf(meta.qpeft_version, sizeof meta.qpeft_version, "%s", QPEFT_VERSION);
     memcpy(meta.model_hash, hash, sizeof hash);
     snprintf(meta.mode, sizeof meta.mode, "qpeft");
     snprintf(meta.init, sizeof meta.init, "%s", init_method_name(meth));

@@ -7,6 +7,7 @@
 #include "checkpoints/export.h"
 #include "checkpoints/merge.h"
 #include "core/check.h"
+#include "core/json.h"
 #include "core/la.h"
 #include "core/rng.h"
 #include "data/text.h"
@@ -56,11 +57,7 @@ static char *find_tokenizer(const char *model, const char *opt) {
     return found;
 }
 
-// The adapter dropout the run trained with, from the command line the checkpoint recorded
-// (cmd_train's default 0.1 when the flag is absent), or 0 without a recorded command.
-static double recorded_dropout(const ckpt_meta *meta) {
-    const char *cmd = ckpt_extra_get(meta, "command");
-    if (!cmd) return 0.0;
+static double dropout_from_command(const char *cmd) {
     const char *p = strstr(cmd, "--dropout");
     if (!p) return 0.1;
     p += strlen("--dropout");
@@ -68,6 +65,20 @@ static double recorded_dropout(const ckpt_meta *meta) {
     char *end;
     double v = strtod(p, &end);
     return end != p && v >= 0 && v < 1 ? v : 0.1;
+}
+
+// The adapter dropout the run trained with: the checkpoint's dropout attribute; 0 for a
+// checkpoint no training wrote (`qpeft init`). Training checkpoints written before the attribute
+// existed fall back, with a warning, on the command line they recorded (cmd_train's default 0.1
+// when the flag is absent).
+static double recorded_dropout(const ckpt_meta *meta, const char *ckpt) {
+    if (meta->has_dropout) return meta->dropout;
+    const char *cmd = ckpt_extra_get(meta, "command");
+    if (!cmd || strncmp(cmd, "qpeft train", strlen("qpeft train"))) return 0.0;
+    double p = dropout_from_command(cmd);
+    qp_warn("%s has no dropout attribute (written before it was recorded); PEFT's lora_dropout %g is taken from its "
+            "recorded command line", ckpt, p);
+    return p;
 }
 
 // Fixed batch for the logits checks: the first windows of the text (default: the assets'
@@ -116,17 +127,6 @@ static void model_over_copy(Model *dst, const ModelConfig *cfg, const ModelWeigh
     memcpy(copy.mem, w->mem, w->n_floats * sizeof(float));
     if (model_init(dst, &c, &copy, 0, 0, 0, head, TRAIN_NONE, &st) != 0) qp_die("%s", st.msg);
     model_alloc_acts(dst, B, T);
-}
-
-// A JSON string literal of s (quotes, backslashes and control characters escaped).
-static void json_str(const char *s) {
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') printf("\\%c", *p);
-        else if (*p < 0x20) printf("\\u%04x", *p);
-        else putchar(*p);
-    }
-    putchar('"');
 }
 
 static void list_dir(const char *dir, const char *rel) {
@@ -193,7 +193,7 @@ int cmd_merge(int argc, char **argv) {
     if (export_check_new_dir(out, &st) != 0) qp_die("%s", st.msg);   // refuse before any work
     static char def_text[PATH_MAX];
     if (!text) {
-        snprintf(def_text, sizeof def_text, "%s/text/tinystories_valid_head.txt", session_assets_dir());
+        snprintf(def_text, sizeof def_text, "%s/text/tinystories_valid_head.txt", qp_assets_dir());
         text = def_text;
     }
 
@@ -282,7 +282,7 @@ int cmd_merge(int argc, char **argv) {
     if (lossless) {
         static char def_qtext[PATH_MAX];
         if (!qer_text) {
-            snprintf(def_qtext, sizeof def_qtext, "%s/text/tinystories_train_head.txt", session_assets_dir());
+            snprintf(def_qtext, sizeof def_qtext, "%s/text/tinystories_train_head.txt", qp_assets_dir());
             qer_text = def_qtext;
         }
         if (qer_steps > 0 && !tok_path) qp_die("--qer-steps needs a tokenizer for %s (--tokenizer)", qer_text);
@@ -320,7 +320,7 @@ int cmd_merge(int argc, char **argv) {
         } else if (!realpath(model, base_abs)) {
             snprintf(base_abs, sizeof base_abs, "%s", model);
         }
-        export_peft_opts po = {base_abs, recorded_dropout(&meta)};
+        export_peft_opts po = {base_abs, recorded_dropout(&meta, ckpt)};
         if (!rc) rc = export_write_peft(sg.tmp, &m, &po, &st);
         if (!rc && tok_path) { snprintf(path, sizeof path, "%s/tokenizer.model", sg.tmp); rc = export_copy_file(tok_path, path, &st); }
     }
@@ -343,7 +343,7 @@ int cmd_merge(int argc, char **argv) {
                "of a quantized run) the result differs from this checkpoint's model\n", base_abs);
     // Last line: one JSON object for scripts.
     printf("{\"out\": ");
-    json_str(sg.dir);
+    json_write_str(stdout, sg.dir);
     printf(", \"to\": \"%s\", \"dtype\": \"%s\", \"adapter_quant\": \"%s\", \"max_abs_dlogit\": %.6g, \"mse_dlogit\": %.6g",
            to, to_peft ? "f32" : export_dtype_name(dt), adapter_quant_names[m.adapter_quant], mx, mse);
     if (requant)

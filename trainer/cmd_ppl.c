@@ -42,7 +42,7 @@ int cmd_ppl(int argc, char **argv) {
                argc, argv, 2);
     static char def_text[4200];
     if (!text) {
-        snprintf(def_text, sizeof def_text, "%s/text/tinystories_valid_head.txt", session_assets_dir());
+        snprintf(def_text, sizeof def_text, "%s/text/tinystories_valid_head.txt", qp_assets_dir());
         text = def_text;
     }
     ModelConfig cfg; ModelWeights w; qp_status st = {0};

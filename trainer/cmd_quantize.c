@@ -4,6 +4,7 @@
 // Tested by tests/test_quantize_cli.sh (JSON line, error table values, .qm round trip via ppl).
 #include "checkpoints/checkpoint.h"
 #include "core/check.h"
+#include "core/json.h"
 #include "model/model.h"
 #include "model/qmodel.h"
 #include "trainer/options.h"
@@ -38,17 +39,6 @@ static qstats measure(const float *w, const QuantTensor *q, float *deq) {
     s.bits = 8.0 * (double)quant_tensor_bytes(q);
     s.n = (double)n;
     return s;
-}
-
-// A JSON string literal of s (quotes, backslashes and control characters escaped).
-static void json_str(FILE *fp, const char *s) {
-    fputc('"', fp);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(fp, "\\%c", *p);
-        else if (*p < 0x20) fprintf(fp, "\\u%04x", *p);
-        else fputc(*p, fp);
-    }
-    fputc('"', fp);
 }
 
 static void print_row(const char *layer, const char *what, const char *shape, const qstats *s) {
@@ -95,7 +85,7 @@ int cmd_quantize(int argc, char **argv) {
     size_t max_lin = 0;
     for (int k = 0; k < LIN_COUNT; k++) {
         int o, i;
-        qmodel_lin_shape(&cfg, k, &o, &i);
+        model_lin_shape(&cfg, k, &o, &i);
         if ((size_t)o * i > max_lin) max_lin = (size_t)o * i;
     }
     float *deq = xmalloc(max_lin * sizeof(float));
@@ -107,8 +97,8 @@ int cmd_quantize(int argc, char **argv) {
         for (int k = 0; k < LIN_COUNT; k++) {
             if (!(mask >> k & 1u)) continue;
             int o, i;
-            qmodel_lin_shape(&cfg, k, &o, &i);
-            const float *wk = qmodel_lin_weight(&w, &cfg, l, k);
+            model_lin_shape(&cfg, k, &o, &i);
+            const float *wk = model_lin_weight(&w, &cfg, l, k);
             QuantTensor *q = quant_tensor_quantize(wk, o, i, &fmt);
             qb[l * LIN_COUNT + k] = q;
             qstats s = measure(wk, q, deq);
@@ -141,11 +131,11 @@ int cmd_quantize(int argc, char **argv) {
     }
     if (json) {
         printf("{\"format\":");
-        json_str(stdout, quant_format_name(&fmt, NULL, 0));
+        json_write_str(stdout, quant_format_name(&fmt, NULL, 0));
         printf(",\"label\":");
-        json_str(stdout, label);
+        json_write_str(stdout, label);
         printf(",\"block\":%d,\"double_quant\":%d,\"modules\":", fmt.block, fmt.double_quant);
-        json_str(stdout, mods);
+        json_write_str(stdout, mods);
         printf(",\"bits_per_weight\":%.6f,\"rel_frobenius_error\":%.8f,\"max_abs_error\":%.8g,\"quantized_weights\":%.0f",
                stats_bpw(&total), stats_rel(&total), total.max_abs, total.n);
         printf(",\"per_module\":{");
@@ -159,9 +149,9 @@ int cmd_quantize(int argc, char **argv) {
         printf("},\"linear_bytes_fp32\":%.0f,\"linear_bytes_packed\":%.0f,\"model_bytes_fp32\":%.0f,\"model_bytes_packed\":%.0f",
                lin_fp32, packed, fp32_bytes, model_packed);
         printf(",\"model\":");
-        json_str(stdout, model);
+        json_write_str(stdout, model);
         printf(",\"out\":");
-        if (out) { json_str(stdout, out); printf(",\"out_file_bytes\":%lld", (long long)file_bytes); }
+        if (out) { json_write_str(stdout, out); printf(",\"out_file_bytes\":%lld", (long long)file_bytes); }
         else printf("null");
         printf("}\n");
     }

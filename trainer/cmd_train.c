@@ -2,6 +2,7 @@
 // adapters and their initialisation, task head), a task and a TrainConfig, then run the loop
 // of trainer/train.c. Tested by tests/test_train.sh.
 #include "core/check.h"
+#include "core/json.h"
 #include "core/la.h"
 #include "init/adapter_init.h"
 #include "init/qer.h"
@@ -31,18 +32,6 @@ static const char *SYNOPSIS =
     "[--calib-text FILE | --calib-stats H5] [--batch B] [--lr LR] [--epochs E | --max-steps N] [--warmup STEPS | "
     "--warmup-ratio R] [--schedule linear|cosine|constant] [--weight-decay WD] [--clip C] [--grad-accum K] "
     "[--seed S] [--threads N] [--save-every N] [--resume CKPT] --out DIR";
-
-// JSON string body of s (quotes, backslashes and control characters escaped).
-static void json_escape(const char *s, char *out, size_t cap) {
-    size_t n = 0;
-    for (; *s && n + 7 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') { out[n++] = '\\'; out[n++] = (char)c; }
-        else if (c < 0x20) n += (size_t)snprintf(out + n, cap - n, "\\u%04x", c);
-        else out[n++] = (char)c;
-    }
-    out[n] = 0;
-}
 
 // Quote argv back into one shell-readable line for config.json and checkpoints.
 static void join_command(int argc, char **argv, char *buf, size_t cap) {

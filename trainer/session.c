@@ -115,19 +115,6 @@ Tokenizer *session_load_tokenizer(const char *model_path, const char *tok_opt) {
     return t;
 }
 
-const char *session_assets_dir(void) {
-    const char *env = getenv("QPEFT_ASSETS");
-    if (env) return env;
-    static char buf[PATH_MAX];
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return "../shared/assets";
-    exe[n] = 0;
-    // build/qpeft -> <repo>/build -> <repo>/.. /shared/assets
-    snprintf(buf, sizeof buf, "%s/../../shared/assets", dirname(exe));
-    return buf;
-}
-
 void session_add_head(ModelConfig *cfg, ModelWeights *w, int n_labels, qp_rng *rng) {
     if (cfg->n_labels == n_labels) return;
     qp_status st = {0};

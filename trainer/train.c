@@ -12,8 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define QPEFT_VERSION "0.1.0"
-
 typedef struct {
     const TrainConfig *tc;
     Model *m;
@@ -77,9 +75,7 @@ static void setup(Trainer *t) {
     if (tc->evals > 0 && tc->eval_every == 0) t->eval_every = t->total_steps >= tc->evals ? t->total_steps / tc->evals : 1;
     if (sched_init(&t->sched, tc->schedule, t->total_steps, tc->warmup_steps, tc->warmup_ratio, &st) != 0)
         qp_die("%s", st.msg);
-    adamw_hparams hp = tc->adam;
-    hp.lr = tc->lr;
-    adamw_init(&t->adam, t->m->n_params, hp);
+    adamw_init(&t->adam, t->m->n_params, tc->adam);
     set_decay(t);
     int T = max_rows_T(td), B = tc->batch > tc->eval_batch ? tc->batch : tc->eval_batch;
     model_alloc_acts(t->m, B, T);
@@ -109,11 +105,13 @@ static void fill_meta(Trainer *t, ckpt_meta *meta) {
     meta->step = t->step;
     meta->epoch = t->epoch;
     meta->seed = (int64_t)tc->seed;
+    meta->has_dropout = 1;
+    meta->dropout = tc->dropout;
+    meta->has_best = 1;
+    meta->best_metric = t->best_main;
+    meta->best_step = t->best_step;
     int64_t data[2] = {t->sampler.epoch, (int64_t)t->sampler.next_batch};
-    int64_t best[2];
-    memcpy(&best[0], &t->best_main, sizeof(double));
-    best[1] = t->best_step;
-    if (ckpt_state_set(meta, "data", data, 2, &st) || ckpt_state_set(meta, "best", best, 2, &st)) qp_die("%s", st.msg);
+    if (ckpt_state_set(meta, "data", data, 2, &st)) qp_die("%s", st.msg);
     if (t->td->label_names) {
         char buf[CKPT_EXTRA_VALUE] = "";
         size_t n = 0;
@@ -141,8 +139,17 @@ static void resume(Trainer *t) {
     if (ckpt_load(t->tc->resume, t->m, t->tc->model_hash, &meta, t->adam.m, t->adam.v, &t->adam.t, &st) != 0)
         qp_die("%s", st.msg);
     int64_t data[2], best[2];
-    if (ckpt_state_get(&meta, "data", data, 2) != 0 || ckpt_state_get(&meta, "best", best, 2) != 0)
+    if (ckpt_state_get(&meta, "data", data, 2) != 0)
         qp_die("%s: not a training checkpoint (no data-order state); cannot resume from it", t->tc->resume);
+    if (meta.has_best) {
+        t->best_main = meta.best_metric;
+        t->best_step = meta.best_step;
+    } else if (ckpt_state_get(&meta, "best", best, 2) == 0) {  // files from before best_metric: a bit-cast double
+        memcpy(&t->best_main, &best[0], sizeof(double));
+        t->best_step = best[1];
+    } else {
+        qp_die("%s: not a training checkpoint (no best-evaluation state); cannot resume from it", t->tc->resume);
+    }
     if (strcmp(meta.task, t->td->name))
         qp_die("%s: checkpoint trained task '%s', this run is '%s'", t->tc->resume, meta.task, t->td->name);
     if (meta.seed != (int64_t)t->tc->seed)
@@ -153,8 +160,6 @@ static void resume(Trainer *t) {
     batch_sampler_set_epoch(&t->sampler, (int)data[0]);
     if (data[1] < 0 || (size_t)data[1] > t->sampler.n_batches) qp_die("%s: data position out of range", t->tc->resume);
     t->sampler.next_batch = (size_t)data[1];
-    memcpy(&t->best_main, &best[0], sizeof(double));
-    t->best_step = best[1];
     qp_info("resumed from %s at step %lld (epoch %d)", t->tc->resume, (long long)t->step, t->epoch);
 }
 

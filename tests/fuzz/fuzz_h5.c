@@ -56,7 +56,9 @@ static const char *const attr_names[] = {
     "block", "double_quant", "bits_per_weight", "quant_modules", "rank", "alpha", "init", "target_modules", "head",
     "task", "step", "epoch", "seed", "n_params", "extra_keys", "labels", "command",
     // optimizer group; statistics file root and groups (checkpoints/stats.c)
-    "t", "kind", "data", "source", "samples", "seq_len", "padding", "has_xtx", "layout", "count", "feeds"};
+    "t", "kind", "data", "source", "samples", "seq_len", "padding", "has_xtx", "layout", "count", "feeds",
+    // later root attributes (appended so the regression inputs keep their meaning)
+    "adapter_quant", "dropout", "best_metric", "best_step"};
 
 static float val(size_t i) { return (float)((int64_t)((i * 7919u) % 4001u) - 2000) / 2048.0f; }
 
