@@ -15,7 +15,7 @@ void calibcli_weights_copy(ModelWeights *dst, const ModelConfig *cfg, const Mode
 int calibcli_seq_len(const ModelConfig *cfg, int T_opt) {
     if (T_opt > cfg->max_seq_len) qp_die("--seq-len %d exceeds the model's context %d", T_opt, cfg->max_seq_len);
     if (T_opt > 0) return T_opt;
-    return cfg->max_seq_len < 2048 ? cfg->max_seq_len : 2048;
+    return cfg->max_seq_len < CALIB_SEQ_CAP ? cfg->max_seq_len : CALIB_SEQ_CAP;
 }
 
 void calibcli_text_load(text_stream *ts, const char *path, const Tokenizer *tok) {

@@ -10,9 +10,19 @@
 #include "model/model.h"
 #include "quant/quant.h"
 
+// The calibration defaults, in one place: every verb that calibrates (calibrate, init, error,
+// train/compare/ppl for lqer, qera-* and srr) takes these unless its flags say otherwise.
+#define CALIB_SAMPLES 128       // windows of a text, or examples of a task
+#define CALIB_SEQ_CAP 2048      // default window length: the model's context, capped here
+#define CALIB_TEXT_BATCH 4      // windows per forward pass
+#define CALIB_EXAMPLE_BATCH 16  // task examples per forward pass
+// A default above as option-table text, e.g. CALIB_DEFAULT(CALIB_SAMPLES) is "128".
+#define CALIB_DEFAULT(x) CALIB_STR_(x)
+#define CALIB_STR_(x) #x
+
 // dst = a fresh copy of src (model_init takes ownership of its weights).
 void calibcli_weights_copy(ModelWeights *dst, const ModelConfig *cfg, const ModelWeights *src);
-// Window length: T_opt if > 0 (must not exceed the context), else the context capped at 2048.
+// Window length: T_opt if > 0 (must not exceed the context), else the context capped at CALIB_SEQ_CAP.
 int calibcli_seq_len(const ModelConfig *cfg, int T_opt);
 // Load a text file into a token stream, or die.
 void calibcli_text_load(text_stream *ts, const char *path, const Tokenizer *tok);

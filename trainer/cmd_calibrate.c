@@ -23,10 +23,10 @@ int cmd_calibrate(int argc, char **argv) {
         {"--calib-text", OPT_STR, &text, NULL, "text file: lines -> [BOS]+tokens, one stream, consecutive T-token windows", 1, 0, 0},
         {"--task", OPT_STR, &task, NULL, "GLUE task whose training split calibrates (one padded example per sample)", 1, 0, 0},
         {"--data", OPT_STR, &data, NULL, "GLUE release directory for --task (default: the assets' glue/)", 1, 0, 0},
-        {"--samples", OPT_INT, &samples, "128", "windows (text) or examples (task) to run", 1, 1e9, 0},
-        {"--seq-len", OPT_INT, &T, "0", "text window length T; 0 = the model's context capped at 2048", 0, 1 << 20, 0},
+        {"--samples", OPT_INT, &samples, CALIB_DEFAULT(CALIB_SAMPLES), "windows (text) or examples (task) to run", 1, 1e9, 0},
+        {"--seq-len", OPT_INT, &T, "0", "text window length T; 0 = the model's context capped at " CALIB_DEFAULT(CALIB_SEQ_CAP), 0, 1 << 20, 0},
         {"--max-len", OPT_INT, &max_len, "128", "task: token limit per example", 2, 1 << 20, 0},
-        {"--batch", OPT_INT, &batch, "4", "samples per forward pass", 1, 4096, 0},
+        {"--batch", OPT_INT, &batch, CALIB_DEFAULT(CALIB_TEXT_BATCH), "samples per forward pass", 1, 4096, 0},
         {"--seed", OPT_INT, &seed, "42", "task: seed of the shuffle that picks the first N examples", 0, 2147483647, 0},
         {"--exact", OPT_FLAG, &exact, NULL, "also accumulate the full Σxᵀx in float64 (needed by qera-exact)", 1, 0, 0},
         {"--include-padding", OPT_FLAG, &include_padding, NULL, "task: count padded positions too (default: excluded)", 1, 0, 0},
@@ -40,11 +40,10 @@ int cmd_calibrate(int argc, char **argv) {
     if (!!text == !!task) qp_die("qpeft calibrate: give exactly one of --calib-text FILE or --task NAME");
     if (data && !task) qp_die("qpeft calibrate: --data goes with --task");
     if (include_padding && !task) qp_die("qpeft calibrate: --include-padding applies to --task (text windows have no padding)");
-    ModelConfig cfg; ModelWeights w; qp_status st = {0};
-    session_load_weights(model, &cfg, &w);
-    Tokenizer *tk = session_load_tokenizer(model, tok);
-    if (tok_vocab_size(tk) != cfg.vocab_size)
-        qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(tk), cfg.vocab_size);
+    qp_status st = {0};
+    Session ses;
+    session_open(&ses, model, tok, SESSION_TOKENIZER);
+    ModelConfig cfg = ses.cfg; ModelWeights w = ses.w; Tokenizer *tk = ses.tok;
     Model m;
     if (model_init(&m, &cfg, &w, 0, 0, 0, HEAD_LM, TRAIN_NONE, &st)) qp_die("%s", st.msg);
     CalibSet set;

@@ -134,8 +134,8 @@ int cmd_error(int argc, char **argv) {
         {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
         {"--calib-text", OPT_STR, &text, NULL, "calibration text (its first --samples windows), eval windows follow", 1, 0, 0},
         {"--calib-stats", OPT_STR, &stats_path, NULL, "statistics from `qpeft calibrate` instead of calibrating here", 1, 0, 0},
-        {"--samples", OPT_INT, &samples, "128", "calibration windows", 1, 1e9, 0},
-        {"--seq-len", OPT_INT, &T, "0", "window length T; 0 = the model's context capped at 2048", 0, 1 << 20, 0},
+        {"--samples", OPT_INT, &samples, CALIB_DEFAULT(CALIB_SAMPLES), "calibration windows", 1, 1e9, 0},
+        {"--seq-len", OPT_INT, &T, "0", "window length T; 0 = the model's context capped at " CALIB_DEFAULT(CALIB_SEQ_CAP), 0, 1 << 20, 0},
         {"--eval-text", OPT_STR, &eval_text, NULL, "evaluate on the first --eval-windows windows of this file instead", 1, 0, 0},
         {"--eval-windows", OPT_INT, &n_eval, "16", "eval windows", 1, 4096, 0},
         {"--format", OPT_STR, &format, NULL, "comma list of base formats, NAME or NAME-bBLOCK (mxint2-b16,mxint3,nf4)", 1, 0, 0},
@@ -145,7 +145,7 @@ int cmd_error(int argc, char **argv) {
         {"--inits", OPT_STR, &inits_s, "qlora,loftq,zeroquant-v2,lqer,qera-approx,qera-exact,srr", "comma list of methods: qlora,loftq,zeroquant-v2,lqer,qera-approx,qera-exact,srr", 1, 0, 0},
         {"--loftq-iters", OPT_STR, &iters_s, "5", "comma list of LoftQ iteration counts (1,2,3,4,5 sweeps)", 1, 0, 0},
         {"--alpha", OPT_FLOAT, &alpha, NULL, "adapter scale numerator (default 2*rank; the errors do not depend on it)", 0, 1e9, 0},
-        {"--batch", OPT_INT, &batch, "4", "windows per forward pass", 1, 4096, 0},
+        {"--batch", OPT_INT, &batch, CALIB_DEFAULT(CALIB_TEXT_BATCH), "windows per forward pass", 1, 4096, 0},
         {"--seed", OPT_INT, &seed, "42", "seed of qlora's random A", 0, 2147483647, 0},
         {"--csv", OPT_STR, &csv, NULL, "also write the rows as CSV", 1, 0, 0},
     };
@@ -178,13 +178,11 @@ int cmd_error(int argc, char **argv) {
     for (int i = 0; i < n_fmt; i++) calibcli_parse_format(fitems[i], block, dq, &fmts[i]);
 
     // Model, tokenizer, texts.
-    ModelConfig cfg; ModelWeights base;
-    session_load_weights(model, &cfg, &base);
+    Session ses;
+    session_open(&ses, model, tok, SESSION_TOKENIZER);
+    ModelConfig cfg = ses.cfg; ModelWeights base = ses.w; Tokenizer *tk = ses.tok;
     char hash[17];
     session_hash(&base, &cfg, hash);
-    Tokenizer *tk = session_load_tokenizer(model, tok);
-    if (tok_vocab_size(tk) != cfg.vocab_size)
-        qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(tk), cfg.vocab_size);
     const int Tw = calibcli_seq_len(&cfg, T);
     if (batch > n_eval) batch = n_eval;
     ModelWeights wfp;

@@ -53,13 +53,14 @@ int cmd_eval(int argc, char **argv) {
     Model m;
     ckpt_meta meta;
     memset(&meta, 0, sizeof meta);
-    ModelConfig mcfg;
-    ModelWeights mw;
-    QuantTensor **mq = NULL;
-    unsigned mqmask = 0;
-    if (ckpt) session_model_from_checkpoint(model, ckpt, 0, &m, &meta);
-    else session_load_model(model, &mcfg, &mw, &mq, &mqmask);  // the file alone, e.g. a merged model.qm
-    Tokenizer *tk = session_load_tokenizer(model, tok);
+    Session ses;
+    memset(&ses, 0, sizeof ses);
+    if (ckpt) {
+        session_model_from_checkpoint(model, ckpt, 0, &m, &meta);
+        ses.cfg = m.cfg;  // the tokenizer is checked against the checkpoint's model
+    } else session_open(&ses, model, NULL, SESSION_PACKED);  // the file alone, e.g. a merged model.qm
+    session_open_tokenizer(&ses, model, tok);
+    ModelConfig mcfg = ses.cfg; ModelWeights mw = ses.w; QuantTensor **mq = ses.qbase; Tokenizer *tk = ses.tok;
     TaskSpec ts = {task, data, tsv, cols, label, regression, dev, text, max_len,
                    seq_len ? seq_len : (ckpt ? m.cfg.max_seq_len : mcfg.max_seq_len), skip};
     TaskData td;

@@ -85,12 +85,10 @@ int cmd_generate(int argc, char **argv) {
     };
     opts_parse("generate", "--model M [--tokenizer T] [--prompt S] [--steps N] [--temperature X] [--top-p P] [--seed S]",
                opts, sizeof opts / sizeof opts[0], argc, argv, 2);
-    ModelConfig cfg; ModelWeights w; qp_status st = {0};
-    QuantTensor **qbase = NULL;
-    session_load_model(model, &cfg, &w, &qbase, NULL);
-    Tokenizer *tk = session_load_tokenizer(model, tok);
-    if (tok_vocab_size(tk) != cfg.vocab_size)
-        qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(tk), cfg.vocab_size);
+    qp_status st = {0};
+    Session ses;
+    session_open(&ses, model, tok, SESSION_TOKENIZER | SESSION_PACKED);
+    ModelConfig cfg = ses.cfg; ModelWeights w = ses.w; QuantTensor **qbase = ses.qbase; Tokenizer *tk = ses.tok;
     if (steps == 0 || steps > cfg.max_seq_len) steps = cfg.max_seq_len;
     int *ptoks = NULL, np = 0;
     if (tok_encode(tk, prompt, 1, &ptoks, &np, &st) != 0) qp_die("%s", st.msg);

@@ -14,8 +14,9 @@ int cmd_info(int argc, char **argv) {
         {"--model", OPT_STR, &model, NULL, "model: llama2.c .bin, HF directory or qpeft quantized file", 1, 0, 0},
     };
     opts_parse("info", "--model M", opts, 1, argc, argv, 2);
-    ModelConfig c; ModelWeights w;
-    session_load_weights(model, &c, &w);
+    Session ses;
+    session_open(&ses, model, NULL, 0);
+    ModelConfig c = ses.cfg; ModelWeights w = ses.w;
     int hs = config_head_size(&c);
     size_t lin = (size_t)c.n_layers * ((size_t)c.dim * c.n_heads * hs * 2 + (size_t)c.dim * c.n_kv_heads * hs * 2 +
                                        (size_t)c.dim * c.hidden_dim * 3);

@@ -32,9 +32,9 @@ int cmd_init(int argc, char **argv) {
         {"--targets", OPT_STR, &targets, NULL, "comma list of adapted linears (default all seven: q_proj,...,down_proj)", 1, 0, 0},
         {"--calib-stats", OPT_STR, &stats_path, NULL, "statistics from `qpeft calibrate` (lqer, qera-*, srr)", 1, 0, 0},
         {"--calib-text", OPT_STR, &text, NULL, "calibrate here on this text instead of --calib-stats", 1, 0, 0},
-        {"--samples", OPT_INT, &samples, "128", "--calib-text: windows", 1, 1e9, 0},
-        {"--seq-len", OPT_INT, &T, "0", "--calib-text: window length; 0 = context capped at 2048", 0, 1 << 20, 0},
-        {"--batch", OPT_INT, &batch, "4", "--calib-text: windows per forward pass", 1, 4096, 0},
+        {"--samples", OPT_INT, &samples, CALIB_DEFAULT(CALIB_SAMPLES), "--calib-text: windows", 1, 1e9, 0},
+        {"--seq-len", OPT_INT, &T, "0", "--calib-text: window length; 0 = context capped at " CALIB_DEFAULT(CALIB_SEQ_CAP), 0, 1 << 20, 0},
+        {"--batch", OPT_INT, &batch, CALIB_DEFAULT(CALIB_TEXT_BATCH), "--calib-text: windows per forward pass", 1, 4096, 0},
         {"--seed", OPT_INT, &seed, "42", "seed of qlora's random A", 0, 2147483647, 0},
         {"--out", OPT_STR, &out, NULL, "adapter checkpoint to write (HDF5)", 1, 0, 0},
     };
@@ -62,8 +62,9 @@ int cmd_init(int argc, char **argv) {
     if (stats_path && text) qp_die("qpeft init: give --calib-stats or --calib-text, not both");
     if (!needs && (stats_path || text)) qp_info("--init %s uses no calibration statistics; ignoring them", method_s);
 
-    ModelConfig cfg; ModelWeights w;
-    session_load_weights(model, &cfg, &w);
+    Session ses;
+    session_open(&ses, model, tok, 0);
+    ModelConfig cfg = ses.cfg; ModelWeights w = ses.w;
     char hash[17];
     session_hash(&w, &cfg, hash);
     Model m;
@@ -73,9 +74,8 @@ int cmd_init(int argc, char **argv) {
         calibcli_load_stats(&set, stats_path, &cfg, hash, init_method_needs_xtx(meth));
         stats = &set;
     } else if (needs) {
-        Tokenizer *tk = session_load_tokenizer(model, tok);
-        if (tok_vocab_size(tk) != cfg.vocab_size)
-            qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(tk), cfg.vocab_size);
+        session_open_tokenizer(&ses, model, tok);
+        Tokenizer *tk = ses.tok;
         text_stream ts;
         calibcli_text_load(&ts, text, tk);
         calibcli_run_text(&set, &m, &ts, text, calibcli_seq_len(&cfg, T), samples, batch, init_method_needs_xtx(meth));

@@ -29,33 +29,7 @@
 enum { CHECK_B = 4, CHECK_T = 64 };  // the fixed logits-check batch: 4 windows of 64 tokens
 
 static int is_dir(const char *p) { struct stat sb; return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode); }
-static int is_file(const char *p) { struct stat sb; return stat(p, &sb) == 0 && S_ISREG(sb.st_mode); }
 
-// The tokenizer session_load_tokenizer would pick (--tokenizer, tokenizer.model beside/inside the
-// model, the only *.model there), or NULL when there is none: merge works without one.
-static char *find_tokenizer(const char *model, const char *opt) {
-    if (opt) return xstrdup(opt);
-    char *tmp = xstrdup(model);
-    const char *dir = is_dir(model) ? model : dirname(tmp);
-    char path[PATH_MAX * 2];
-    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
-    char *found = is_file(path) ? xstrdup(path) : NULL;
-    int n = 0;
-    DIR *d = found ? NULL : opendir(dir);
-    for (struct dirent *e; d && (e = readdir(d));) {
-        size_t len = strlen(e->d_name);
-        if (len > 6 && !strcmp(e->d_name + len - 6, ".model")) {
-            n++;
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            free(found);
-            found = xstrdup(path);
-        }
-    }
-    if (d) closedir(d);
-    if (d && n != 1) { free(found); found = NULL; }
-    free(tmp);
-    return found;
-}
 
 static double dropout_from_command(const char *cmd) {
     const char *p = strstr(cmd, "--dropout");
@@ -223,7 +197,7 @@ int cmd_merge(int argc, char **argv) {
     if (to_peft && m.adapter_quant == AQUANT_SAME)
         qp_die("%s: trained with --adapter-quant same (W_qer on the base's grid); PEFT's W + s*B*A cannot express "
                "it: use --to hf or --lossless", ckpt);
-    char *tok_path = find_tokenizer(model, tok);
+    char *tok_path = session_tokenizer_path(model, tok);  // NULL: merge works without one
     int B, T;
     char batch_what[PATH_MAX + 128];
     int *ids = check_batch(tok_path, text, cfg, &B, &T, batch_what, sizeof batch_what);

@@ -45,12 +45,10 @@ int cmd_ppl(int argc, char **argv) {
         snprintf(def_text, sizeof def_text, "%s/text/tinystories_valid_head.txt", qp_assets_dir());
         text = def_text;
     }
-    ModelConfig cfg; ModelWeights w; qp_status st = {0};
-    QuantTensor **qbase = NULL;
-    session_load_model(model, &cfg, &w, &qbase, NULL);
-    Tokenizer *tk = session_load_tokenizer(model, tok);
-    if (tok_vocab_size(tk) != cfg.vocab_size)
-        qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(tk), cfg.vocab_size);
+    qp_status st = {0};
+    Session ses;
+    session_open(&ses, model, tok, SESSION_TOKENIZER | SESSION_PACKED);
+    ModelConfig cfg = ses.cfg; ModelWeights w = ses.w; QuantTensor **qbase = ses.qbase; Tokenizer *tk = ses.tok;
     if (T == 0) T = cfg.max_seq_len;
     if (T > cfg.max_seq_len) qp_die("--seq-len %d exceeds the model's context %d", T, cfg.max_seq_len);
     text_stream ts;

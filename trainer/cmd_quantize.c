@@ -71,8 +71,9 @@ int cmd_quantize(int argc, char **argv) {
         qp_die("--modules '%s': expected a non-empty comma list of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", modules);
     if (qmodel_is_file(model)) qp_die("%s is already a quantized model; quantize the fp32 model it came from", model);
 
-    ModelConfig cfg; ModelWeights w;
-    session_load_weights(model, &cfg, &w);
+    Session ses;
+    session_open(&ses, model, NULL, 0);
+    ModelConfig cfg = ses.cfg; ModelWeights w = ses.w;
     char label[64];
     quant_format_name(&fmt, label, sizeof label);
     char mods[256];

@@ -14,10 +14,6 @@
 static int is_dir(const char *p) { struct stat st; return stat(p, &st) == 0 && S_ISDIR(st.st_mode); }
 static int is_file(const char *p) { struct stat st; return stat(p, &st) == 0 && S_ISREG(st.st_mode); }
 
-void session_load_weights(const char *path, ModelConfig *cfg, ModelWeights *w) {
-    session_load_model(path, cfg, w, NULL, NULL);
-}
-
 void session_load_model(const char *path, ModelConfig *cfg, ModelWeights *w, QuantTensor ***qbase, unsigned *qmask) {
     qp_status st = {0};
     if (!path) qp_die("--model is required");
@@ -34,6 +30,20 @@ void session_load_model(const char *path, ModelConfig *cfg, ModelWeights *w, Qua
         return;
     }
     if (model_load_weights(path, cfg, w, &st) != 0) qp_die("%s", st.msg);
+}
+
+void session_open(Session *s, const char *model, const char *tokenizer, int flags) {
+    memset(s, 0, sizeof *s);
+    session_load_model(model, &s->cfg, &s->w, flags & SESSION_PACKED ? &s->qbase : NULL,
+                       flags & SESSION_PACKED ? &s->qmask : NULL);
+    if (flags & SESSION_TOKENIZER) session_open_tokenizer(s, model, tokenizer);
+}
+
+void session_open_tokenizer(Session *s, const char *model, const char *tokenizer) {
+    if (s->tok) return;
+    s->tok = session_load_tokenizer(model, tokenizer);
+    if (tok_vocab_size(s->tok) != s->cfg.vocab_size)
+        qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(s->tok), s->cfg.vocab_size);
 }
 
 void session_install_qbase(Model *m, QuantTensor ***qbase) {
@@ -92,22 +102,28 @@ static char *single_model_file(const char *dir) {
     return found;
 }
 
+char *session_tokenizer_path(const char *model_path, const char *tok_opt) {
+    if (tok_opt) return xstrdup(tok_opt);
+    char *tmp = xstrdup(model_path);
+    const char *dir = is_dir(model_path) ? model_path : dirname(tmp);
+    size_t sz = strlen(dir) + 32;
+    char *path = xmalloc(sz);
+    snprintf(path, sz, "%s/tokenizer.model", dir);
+    if (!is_file(path)) {
+        free(path);
+        path = single_model_file(dir);
+    }
+    free(tmp);
+    return path;
+}
+
 Tokenizer *session_load_tokenizer(const char *model_path, const char *tok_opt) {
     qp_status st = {0};
-    char *path = NULL;
-    if (tok_opt) path = xstrdup(tok_opt);
-    else {
+    char *path = session_tokenizer_path(model_path, tok_opt);
+    if (!path) {
         char *tmp = xstrdup(model_path);
-        const char *dir = is_dir(model_path) ? model_path : dirname(tmp);
-        size_t sz = strlen(dir) + 32;
-        path = xmalloc(sz);
-        snprintf(path, sz, "%s/tokenizer.model", dir);
-        if (!is_file(path)) {
-            free(path);
-            path = single_model_file(dir);
-            if (!path) qp_die("%s: no tokenizer.model (or single *.model) next to the model; give --tokenizer FILE", dir);
-        }
-        free(tmp);
+        qp_die("%s: no tokenizer.model (or single *.model) next to the model; give --tokenizer FILE",
+               is_dir(model_path) ? model_path : dirname(tmp));
     }
     Tokenizer *t = tok_load(path, &st);
     if (!t) qp_die("%s", st.msg);

@@ -11,10 +11,24 @@
 #include "quant/quant.h"
 
 // ---- the model and its tokenizer -----------------------------------------------------------
-// Load weights or die. Prints a one-line summary to stderr unless quiet. A qpeft quantized
-// model file (model/qmodel.h) loads too: w then holds W~ = dq(q(W)) for its packed linears
-// (use session_load_model to keep the packed tensors themselves).
-void session_load_weights(const char *path, ModelConfig *cfg, ModelWeights *w);
+// What every verb opens first. The caller takes over the fields: model_init takes cfg and w,
+// session_install_qbase the packed bases, tok_free the tokenizer.
+typedef struct {
+    ModelConfig cfg;
+    ModelWeights w;          // fp32 weights; W~ for the linears a .qm file packs
+    QuantTensor **qbase;     // a .qm file's packed bases (SESSION_PACKED), else NULL
+    unsigned qmask;          // the packed kinds (0 unless a .qm file)
+    Tokenizer *tok;          // SESSION_TOKENIZER, else NULL
+} Session;
+enum {
+    SESSION_TOKENIZER = 1,   // also load the tokenizer (--tokenizer or beside the model) and check its vocabulary
+    SESSION_PACKED = 2,      // keep a .qm file's packed bases (else w alone, holding W~)
+};
+// Load --model (any layout) and, with SESSION_TOKENIZER, its tokenizer; dies with one line on
+// any problem (missing file, not a model, vocabulary mismatch).
+void session_open(Session *s, const char *model, const char *tokenizer, int flags);
+// The tokenizer of an open session, loaded on demand (verbs that need it only for some inputs).
+void session_open_tokenizer(Session *s, const char *model, const char *tokenizer);
 // Load any model layout or die. For a quantized model file *qbase gets its packed bases
 // (L*LIN_COUNT entries, NULL = fp32) and *qmask the packed kinds; for any other layout both
 // are NULL/0. w holds W~ for the packed linears either way.
@@ -22,6 +36,8 @@ void session_load_model(const char *path, ModelConfig *cfg, ModelWeights *w, Qua
 // --tokenizer if given; else tokenizer.model beside/inside the model; else the only *.model
 // file in the model's directory. Dies naming where it looked.
 Tokenizer *session_load_tokenizer(const char *model_path, const char *tok_opt);
+// The path session_load_tokenizer would load (malloc'd), or NULL when there is none.
+char *session_tokenizer_path(const char *model_path, const char *tok_opt);
 // Hex hash of the base weights as loaded (what checkpoints record and check).
 void session_hash(const ModelWeights *w, const ModelConfig *cfg, char hex[17]);
 

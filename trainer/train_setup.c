@@ -10,6 +10,7 @@
 #include "init/calibrate.h"
 #include "init/init_model.h"
 #include "quant/quant.h"
+#include "trainer/calib_cli.h"
 #include "trainer/session.h"
 #include <math.h>
 #include <string.h>
@@ -52,29 +53,30 @@ static train_kind resolve_mode(const SetupRequest *rq, int quantized, Setup *su)
 }
 
 // Statistics for the error-fitting initialisers: a saved file, a text file (128 windows of the
-// model's context), or by default the task's own training split (128 examples, padding excluded).
+// model's context), or by default the task's own training split (padding excluded), with the
+// defaults of trainer/calib_cli.h.
 static void calibrate(const SetupRequest *rq, Setup *su, int need_xtx, CalibSet *set) {
-    qp_status st = {0};
     Model *m = &su->model;
     if (rq->calib_stats) {
-        if (stats_load(rq->calib_stats, &m->cfg, su->model_hash, need_xtx, set, &st) != 0) qp_die("%s", st.msg);
+        calibcli_load_stats(set, rq->calib_stats, &m->cfg, su->model_hash, need_xtx);
         return;
     }
-    calib_set_init(set, &m->cfg, need_xtx);
-    int rc;
     if (rq->calib_text) {
         text_stream ts;
-        if (text_load(&ts, rq->calib_text, su->tok, &st) != 0) qp_die("%s", st.msg);
-        int T = m->cfg.max_seq_len;
-        int64_t n = text_n_windows(&ts, T) < 128 ? text_n_windows(&ts, T) : 128;
+        calibcli_text_load(&ts, rq->calib_text, su->tok);
+        int T = calibcli_seq_len(&m->cfg, 0);
+        int64_t n = text_n_windows(&ts, T) < CALIB_SAMPLES ? text_n_windows(&ts, T) : CALIB_SAMPLES;
         if (n < 1) qp_die("%s: too short for one calibration window of %d tokens", rq->calib_text, T);
-        rc = calib_set_run_text(set, m, &ts, T, 0, n, 8, &st);
+        calibcli_run_text(set, m, &ts, rq->calib_text, T, n, CALIB_TEXT_BATCH, need_xtx);
         text_free(&ts);
     } else {
         if (su->task.train.n == 0) qp_die("--init %s needs calibration: give --calib-text FILE or --calib-stats H5", rq->init);
-        rc = calib_set_run_examples(set, m, &su->task.train, 128, rq->seed, 16, batch_pad_id(su->tok), 0, &st);
+        qp_status st = {0};
+        calib_set_init(set, &m->cfg, need_xtx);
+        if (calib_set_run_examples(set, m, &su->task.train, CALIB_SAMPLES, rq->seed, CALIB_EXAMPLE_BATCH,
+                                   batch_pad_id(su->tok), 0, &st) != 0)
+            qp_die("calibration: %s", st.msg);
     }
-    if (rc != 0) qp_die("calibration: %s", st.msg);
     snprintf(set->model_hash, sizeof set->model_hash, "%s", su->model_hash);
 }
 
@@ -125,15 +127,11 @@ static void check_qm_request(const SetupRequest *rq, QuantTensor *const *qbase, 
 void setup_build(const SetupRequest *rq, Setup *su) {
     memset(su, 0, sizeof *su);
     qp_status st = {0};
-    ModelConfig cfg;
-    ModelWeights w;
-    QuantTensor **qbase = NULL;
-    unsigned qmask = 0;
-    session_load_model(rq->model, &cfg, &w, &qbase, &qmask);
+    Session ses;
+    session_open(&ses, rq->model, rq->tokenizer, SESSION_TOKENIZER | SESSION_PACKED);
+    ModelConfig cfg = ses.cfg; ModelWeights w = ses.w; QuantTensor **qbase = ses.qbase;
+    su->tok = ses.tok;
     session_hash(&w, &cfg, su->model_hash);
-    su->tok = session_load_tokenizer(rq->model, rq->tokenizer);
-    if (tok_vocab_size(su->tok) != cfg.vocab_size)
-        qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(su->tok), cfg.vocab_size);
     TaskSpec ts = *rq->task;
     if (ts.seq_len == 0) ts.seq_len = cfg.max_seq_len;
     if (ts.seq_len > cfg.max_seq_len) qp_die("--seq-len %d exceeds the model's context %d", ts.seq_len, cfg.max_seq_len);
