@@ -18,16 +18,16 @@ int cmd_calibrate(int argc, char **argv) {
     const char *model = NULL, *tok = NULL, *text = NULL, *task = NULL, *data = NULL, *out = NULL;
     int samples = 128, T = 0, max_len = 128, batch = 4, seed = 42, exact = 0, include_padding = 0;
     qp_opt opts[] = {
-        {"--model", OPT_STR, &model, NULL, "model: llama2.c .bin, HF directory or qpeft model file", 1, 0, 0},
-        {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
-        {"--calib-text", OPT_STR, &text, NULL, "text file: lines -> [BOS]+tokens, one stream, consecutive T-token windows", 1, 0, 0},
+        OPT_ROW_MODEL(&model),
+        OPT_ROW_TOKENIZER(&tok),
+        OPT_ROW_CALIB_TEXT_H(&text, "text file: lines -> [BOS]+tokens, one stream, consecutive T-token windows"),
         {"--task", OPT_STR, &task, NULL, "GLUE task whose training split calibrates (one padded example per sample)", 1, 0, 0},
         {"--data", OPT_STR, &data, NULL, "GLUE release directory for --task (default: the assets' glue/)", 1, 0, 0},
         {"--samples", OPT_INT, &samples, CALIB_DEFAULT(CALIB_SAMPLES), "windows (text) or examples (task) to run", 1, 1e9, 0},
         {"--seq-len", OPT_INT, &T, "0", "text window length T; 0 = the model's context capped at " CALIB_DEFAULT(CALIB_SEQ_CAP), 0, 1 << 20, 0},
         {"--max-len", OPT_INT, &max_len, "128", "task: token limit per example", 2, 1 << 20, 0},
         {"--batch", OPT_INT, &batch, CALIB_DEFAULT(CALIB_TEXT_BATCH), "samples per forward pass", 1, 4096, 0},
-        {"--seed", OPT_INT, &seed, "42", "task: seed of the shuffle that picks the first N examples", 0, 2147483647, 0},
+        OPT_ROW_SEED_H(&seed, "task: seed of the shuffle that picks the first N examples"),
         {"--exact", OPT_FLAG, &exact, NULL, "also accumulate the full Σxᵀx in float64 (needed by qera-exact)", 1, 0, 0},
         {"--include-padding", OPT_FLAG, &include_padding, NULL, "task: count padded positions too (default: excluded)", 1, 0, 0},
         {"--out", OPT_STR, &out, NULL, "statistics file to write (HDF5)", 1, 0, 0},

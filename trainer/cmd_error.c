@@ -130,23 +130,23 @@ int cmd_error(int argc, char **argv) {
     int samples = 128, T = 0, n_eval = 16, block = 0, dq = 0, batch = 4, seed = 42;
     double alpha = 0;
     qp_opt opts[] = {
-        {"--model", OPT_STR, &model, NULL, "model: llama2.c .bin, HF directory or qpeft model file", 1, 0, 0},
-        {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
-        {"--calib-text", OPT_STR, &text, NULL, "calibration text (its first --samples windows), eval windows follow", 1, 0, 0},
-        {"--calib-stats", OPT_STR, &stats_path, NULL, "statistics from `qpeft calibrate` instead of calibrating here", 1, 0, 0},
+        OPT_ROW_MODEL(&model),
+        OPT_ROW_TOKENIZER(&tok),
+        OPT_ROW_CALIB_TEXT_H(&text, "calibration text (its first --samples windows), eval windows follow"),
+        OPT_ROW_CALIB_STATS_H(&stats_path, "statistics from `qpeft calibrate` instead of calibrating here"),
         {"--samples", OPT_INT, &samples, CALIB_DEFAULT(CALIB_SAMPLES), "calibration windows", 1, 1e9, 0},
         {"--seq-len", OPT_INT, &T, "0", "window length T; 0 = the model's context capped at " CALIB_DEFAULT(CALIB_SEQ_CAP), 0, 1 << 20, 0},
         {"--eval-text", OPT_STR, &eval_text, NULL, "evaluate on the first --eval-windows windows of this file instead", 1, 0, 0},
         {"--eval-windows", OPT_INT, &n_eval, "16", "eval windows", 1, 4096, 0},
         {"--format", OPT_STR, &format, NULL, "comma list of base formats, NAME or NAME-bBLOCK (mxint2-b16,mxint3,nf4)", 1, 0, 0},
-        {"--block", OPT_INT, &block, "0", "block for formats given without -bN; 0 = each format's default", 0, 1 << 20, 0},
-        {"--double-quant", OPT_FLAG, &dq, NULL, "nf*/fp4: quantize the block absmax too", 1, 0, 0},
+        OPT_ROW_BLOCK_H(&block, "block for formats given without -bN; 0 = each format's default"),
+        OPT_ROW_DOUBLE_QUANT_H(&dq, "nf*/fp4: quantize the block absmax too"),
         {"--ranks", OPT_STR, &ranks_s, "4,8,16,32", "comma list of adapter ranks (0 = no adapter)", 1, 0, 0},
         {"--inits", OPT_STR, &inits_s, "qlora,loftq,zeroquant-v2,lqer,qera-approx,qera-exact,srr", "comma list of methods: qlora,loftq,zeroquant-v2,lqer,qera-approx,qera-exact,srr", 1, 0, 0},
         {"--loftq-iters", OPT_STR, &iters_s, "5", "comma list of LoftQ iteration counts (1,2,3,4,5 sweeps)", 1, 0, 0},
         {"--alpha", OPT_FLOAT, &alpha, NULL, "adapter scale numerator (default 2*rank; the errors do not depend on it)", 0, 1e9, 0},
         {"--batch", OPT_INT, &batch, CALIB_DEFAULT(CALIB_TEXT_BATCH), "windows per forward pass", 1, 4096, 0},
-        {"--seed", OPT_INT, &seed, "42", "seed of qlora's random A", 0, 2147483647, 0},
+        OPT_ROW_SEED_H(&seed, "seed of qlora's random A"),
         {"--csv", OPT_STR, &csv, NULL, "also write the rows as CSV", 1, 0, 0},
     };
     const char *syn = "--model M [--tokenizer T] --calib-text FILE [--calib-stats H5] --format F[,F...] [--block N] "

@@ -29,8 +29,8 @@ int cmd_eval(int argc, char **argv) {
     int max_len = 128, seq_len = 0, batch = 32, regression = 0, skip = 0, threads = 0;
     qp_opt opts[] = {
         {"--checkpoint", OPT_STR, &ckpt, NULL, "checkpoint written by qpeft train (last.h5, best.h5, step-N.h5); without it the model file alone is scored (e.g. a merged model.qm)", 1, 0, 0},
-        {"--model", OPT_STR, &model, NULL, "the base model the checkpoint was trained on (or the model to score)", 1, 0, 0},
-        {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
+        OPT_ROW_MODEL_H(&model, "the base model the checkpoint was trained on (or the model to score)"),
+        OPT_ROW_TOKENIZER(&tok),
         {"--task", OPT_STR, &task, NULL, "GLUE task (its dev split is scored)", 1, 0, 0},
         {"--data", OPT_STR, &data, NULL, "GLUE directory (default: the assets' glue/)", 1, 0, 0},
         {"--tsv", OPT_STR, &tsv, NULL, "generic task training table (for its labels) with --dev", 1, 0, 0},
@@ -43,7 +43,7 @@ int cmd_eval(int argc, char **argv) {
         {"--max-len", OPT_INT, &max_len, "128", "tokens per example", 3, 1 << 16, 0},
         {"--seq-len", OPT_INT, &seq_len, "0", "LM window; 0 = the model's context", 0, 1 << 20, 0},
         {"--batch", OPT_INT, &batch, "32", "examples per batch", 1, 65536, 0},
-        {"--threads", OPT_INT, &threads, "0", "threads; 0 = all cores", 0, 1024, 0},
+        OPT_ROW_THREADS_H(&threads, "threads; 0 = all cores"),
         {"--predictions", OPT_STR, &preds, NULL, "write index<TAB>prediction TSV here", 1, 0, 0},
     };
     opts_parse("eval", "[--checkpoint CKPT] --model M [--tokenizer T] (--task T [--data DIR] | --tsv F ... --dev F | "

@@ -75,8 +75,8 @@ int cmd_generate(int argc, char **argv) {
     double temperature = 1.0, top_p = 0.9;
     int steps = 256, seed = 42;
     qp_opt opts[] = {
-        {"--model", OPT_STR, &model, NULL, "model: llama2.c .bin, HF directory or qpeft model file", 1, 0, 0},
-        {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
+        OPT_ROW_MODEL(&model),
+        OPT_ROW_TOKENIZER(&tok),
         {"--prompt", OPT_STR, &prompt, "", "text to continue (encoded with BOS first)", 1, 0, 0},
         {"--steps", OPT_INT, &steps, "256", "positions to run, BOS included; 0 or more than the context = context", 0, 1e9, 0},
         {"--temperature", OPT_FLOAT, &temperature, "1.0", "0 = greedy (argmax)", 0, 100, 0},

@@ -11,7 +11,7 @@
 int cmd_info(int argc, char **argv) {
     const char *model = NULL;
     qp_opt opts[] = {
-        {"--model", OPT_STR, &model, NULL, "model: llama2.c .bin, HF directory or qpeft quantized file", 1, 0, 0},
+        OPT_ROW_MODEL_H(&model, "model: llama2.c .bin, HF directory or qpeft quantized file"),
     };
     opts_parse("info", "--model M", opts, 1, argc, argv, 2);
     Session ses;

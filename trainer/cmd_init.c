@@ -19,23 +19,23 @@ int cmd_init(int argc, char **argv) {
     int block = 0, dq = 0, rank = -1, loftq_iters = 5, srr_keep = -1, samples = 128, T = 0, batch = 4, seed = 42;
     double alpha = 0;
     qp_opt opts[] = {
-        {"--model", OPT_STR, &model, NULL, "model: llama2.c .bin, HF directory or qpeft model file", 1, 0, 0},
-        {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
+        OPT_ROW_MODEL(&model),
+        OPT_ROW_TOKENIZER(&tok),
         {"--format", OPT_STR, &format, NULL, "base format: nf4 fp4 nf3 nf2 mxintK intK (K bits), e.g. mxint3", 1, 0, 0},
-        {"--block", OPT_INT, &block, "0", "elements per block; 0 = the format's default", 0, 1 << 20, 0},
-        {"--double-quant", OPT_FLAG, &dq, NULL, "nf*/fp4: quantize the block absmax too (bitsandbytes)", 1, 0, 0},
+        OPT_ROW_BLOCK_H(&block, "elements per block; 0 = the format's default"),
+        OPT_ROW_DOUBLE_QUANT_H(&dq, "nf*/fp4: quantize the block absmax too (bitsandbytes)"),
         {"--rank", OPT_INT, &rank, NULL, "adapter rank R", 1, 4096, 0},
         {"--alpha", OPT_FLOAT, &alpha, NULL, "adapter scale numerator, s = alpha/R (default 2*rank)", 0, 1e9, 0},
         {"--init", OPT_STR, &method_s, NULL, "qlora loftq zeroquant-v2 lqer qera-approx qera-exact srr", 1, 0, 0},
-        {"--loftq-iters", OPT_INT, &loftq_iters, "5", "LoftQ alternations", 1, 1000, 0},
+        OPT_ROW_LOFTQ_ITERS_H(&loftq_iters, "LoftQ alternations"),
         {"--srr-keep", OPT_INT, &srr_keep, "-1", "srr: preserved rank k'; -1 = chosen per linear", -1, 4096, 0},
         {"--targets", OPT_STR, &targets, NULL, "comma list of adapted linears (default all seven: q_proj,...,down_proj)", 1, 0, 0},
-        {"--calib-stats", OPT_STR, &stats_path, NULL, "statistics from `qpeft calibrate` (lqer, qera-*, srr)", 1, 0, 0},
-        {"--calib-text", OPT_STR, &text, NULL, "calibrate here on this text instead of --calib-stats", 1, 0, 0},
+        OPT_ROW_CALIB_STATS_H(&stats_path, "statistics from `qpeft calibrate` (lqer, qera-*, srr)"),
+        OPT_ROW_CALIB_TEXT_H(&text, "calibrate here on this text instead of --calib-stats"),
         {"--samples", OPT_INT, &samples, CALIB_DEFAULT(CALIB_SAMPLES), "--calib-text: windows", 1, 1e9, 0},
         {"--seq-len", OPT_INT, &T, "0", "--calib-text: window length; 0 = context capped at " CALIB_DEFAULT(CALIB_SEQ_CAP), 0, 1 << 20, 0},
         {"--batch", OPT_INT, &batch, CALIB_DEFAULT(CALIB_TEXT_BATCH), "--calib-text: windows per forward pass", 1, 4096, 0},
-        {"--seed", OPT_INT, &seed, "42", "seed of qlora's random A", 0, 2147483647, 0},
+        OPT_ROW_SEED_H(&seed, "seed of qlora's random A"),
         {"--out", OPT_STR, &out, NULL, "adapter checkpoint to write (HDF5)", 1, 0, 0},
     };
     const char *syn = "--model M [--tokenizer T] --format F [--block N] --rank R [--alpha A] --init METHOD "

@@ -126,14 +126,14 @@ int cmd_merge(int argc, char **argv) {
     double qer_lr = 0.01, qer_penalty = 100;
     const char *qer_text = NULL;
     qp_opt opts[] = {
-        {"--model", OPT_STR, &model, NULL, "base model the checkpoint was trained on (llama2.c .bin, HF directory, .qm)", 1, 0, 0},
+        OPT_ROW_MODEL_H(&model, "base model the checkpoint was trained on (llama2.c .bin, HF directory, .qm)"),
         {"--checkpoint", OPT_STR, &ckpt, NULL, "checkpoint (.h5) with the adapters and head", 1, 0, 0},
         {"--out", OPT_STR, &out, NULL, "new output directory (refused if it exists and is not empty)", 1, 0, 0},
         {"--to", OPT_STR, &to, "hf", "hf (merged HF Llama dir) | llama2c (merged model.bin, fp32) | peft (adapters alone)", 1, 0, 0},
         {"--dtype", OPT_STR, &dtype_s, "f32", "f32 | f16 | bf16: tensor type of HF safetensors (llama2c: f32 only)", 1, 0, 0},
         {"--requant", OPT_STR, &requant, NULL, "also re-quantize the merged weights in FORMAT (nf4, mxint3, ...) into model.qm", 1, 0, 0},
-        {"--block", OPT_INT, &block, "0", "block size of --requant; 0 = the format's default", 0, 1 << 20, 0},
-        {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model copied as tokenizer.model (default: beside the model)", 1, 0, 0},
+        OPT_ROW_BLOCK_H(&block, "block size of --requant; 0 = the format's default"),
+        OPT_ROW_TOKENIZER_H(&tok, "SentencePiece .model copied as tokenizer.model (default: beside the model)"),
         {"--text", OPT_STR, &text, NULL, "text for the logits check (default: the assets' tinystories_valid_head.txt)", 1, 0, 0},
         {"--lossless", OPT_FLAG, &lossless, NULL, "QER: merge on codes at the MXINT base's own bits into model.qm (docs/methods.md)", 1, 0, 0},
         {"--qer-steps", OPT_INT, &qer_steps, "0", "--lossless: error-aware calibration, Adam steps per linear (0 = none)", 0, 100000, 0},
@@ -141,7 +141,7 @@ int cmd_merge(int argc, char **argv) {
         {"--qer-overflow-penalty", OPT_FLOAT, &qer_penalty, "100", "--lossless --qer-steps: weight of the overflow penalty at clamped codes (0 = straight through the clamp)", 0, 1e6, 0},
         {"--qer-samples", OPT_INT, &qer_samples, "128", "--lossless: calibration windows (of up to 256 tokens)", 1, 1000000, 0},
         {"--qer-text", OPT_STR, &qer_text, NULL, "--lossless: calibration text (default: the assets' tinystories_train_head.txt)", 1, 0, 0},
-        {"--threads", OPT_INT, &threads, "0", "threads; 0 = all cores", 0, 1024, 0},
+        OPT_ROW_THREADS_H(&threads, "threads; 0 = all cores"),
     };
     opts_parse("merge", "--model M --checkpoint CKPT --out DIR [--to hf|llama2c|peft] [--dtype f32|f16|bf16] [--requant FORMAT [--block N] | --lossless [--qer-steps N]]",
                opts, sizeof opts / sizeof opts[0], argc, argv, 2);

@@ -20,23 +20,23 @@ int cmd_ppl(int argc, char **argv) {
     int T = 0, batch = 8, max_windows = 0, qblock = 0, qdq = 0, rank = 0, loftq_iters = 5, seed = 42;
     double alpha = 0;
     qp_opt opts[] = {
-        {"--model", OPT_STR, &model, NULL, "model: llama2.c .bin, HF directory or qpeft model file", 1, 0, 0},
-        {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
+        OPT_ROW_MODEL(&model),
+        OPT_ROW_TOKENIZER(&tok),
         {"--text", OPT_STR, &text, NULL, "plain-text file (default: the assets' tinystories_valid_head.txt)", 1, 0, 0},
         {"--seq-len", OPT_INT, &T, "0", "window length T; 0 = the model's context", 0, 1 << 20, 0},
         {"--batch", OPT_INT, &batch, "8", "windows per forward pass", 1, 4096, 0},
         {"--max-windows", OPT_INT, &max_windows, "0", "score only the first N windows; 0 = all", 0, 1e9, 0},
         {"--format", OPT_STR, &qformat, NULL, "quantize the linears in process first (as `qpeft quantize`)", 1, 0, 0},
-        {"--block", OPT_INT, &qblock, "0", "with --format: block size; 0 = the format's default", 0, 4096, 0},
-        {"--double-quant", OPT_FLAG, &qdq, NULL, "with --format nf4/fp4: quantize the absmax scales", 1, 0, 0},
+        OPT_ROW_BLOCK_H(&qblock, "with --format: block size; 0 = the format's default"),
+        OPT_ROW_DOUBLE_QUANT_H(&qdq, "with --format nf4/fp4: quantize the absmax scales"),
         {"--modules", OPT_STR, &qmodules, NULL, "with --format: linear kinds to quantize (default all seven)", 1, 0, 0},
         {"--rank", OPT_INT, &rank, "0", "with --init: rank of the reconstruction terms (no training; QERA Table 3)", 0, 4096, 0},
         {"--init", OPT_STR, &init, NULL, "with --format and --rank: qlora loftq zeroquant-v2 lqer qera-approx qera-exact srr", 1, 0, 0},
         {"--alpha", OPT_FLOAT, &alpha, "0", "with --init: adapter alpha; 0 = 2*rank", 0, 1e6, 0},
-        {"--loftq-iters", OPT_INT, &loftq_iters, "5", "with --init loftq: alternations", 1, 100, 0},
-        {"--calib-text", OPT_STR, &calib_text, NULL, "with --init lqer/qera-*/srr: calibration text (128 windows)", 1, 0, 0},
-        {"--calib-stats", OPT_STR, &calib_stats, NULL, "with --init: statistics from `qpeft calibrate`", 1, 0, 0},
-        {"--seed", OPT_INT, &seed, "42", "with --init qlora: seed of A", 0, 2147483647, 0},
+        OPT_ROW_LOFTQ_ITERS_H(&loftq_iters, "with --init loftq: alternations"),
+        OPT_ROW_CALIB_TEXT_H(&calib_text, "with --init lqer/qera-*/srr: calibration text (128 windows)"),
+        OPT_ROW_CALIB_STATS_H(&calib_stats, "with --init: statistics from `qpeft calibrate`"),
+        OPT_ROW_SEED_H(&seed, "with --init qlora: seed of A"),
     };
     opts_parse("ppl", "--model M [--tokenizer T] [--text FILE] [--seq-len T]", opts, sizeof opts / sizeof opts[0],
                argc, argv, 2);

@@ -46,19 +46,20 @@ static void print_row(const char *layer, const char *what, const char *shape, co
 }
 
 int cmd_quantize(int argc, char **argv) {
-    const char *model = NULL, *format = NULL, *modules = NULL, *out = NULL;
+    const char *model = NULL, *tok = NULL, *format = NULL, *modules = NULL, *out = NULL;
     int block = 0, double_quant = 0, json = 0;
     qp_opt opts[] = {
-        {"--model", OPT_STR, &model, NULL, "fp32 model: llama2.c .bin or HF directory", 1, 0, 0},
+        OPT_ROW_MODEL_H(&model, "fp32 model: llama2.c .bin or HF directory"),
+        OPT_ROW_TOKENIZER_H(&tok, "SentencePiece .model the .qm will be used with: its vocabulary is checked (optional)"),
         {"--format", OPT_STR, &format, NULL, "nf4 fp4 nf3 nf2 mxint2..8 int2..8 bf16 fp16", 1, 0, 0},
-        {"--block", OPT_INT, &block, "0", "block (group) size; 0 = the format's default", 0, 4096, 0},
-        {"--double-quant", OPT_FLAG, &double_quant, NULL, "nf4/fp4: quantize the absmax scales (bitsandbytes)", 1, 0, 0},
+        OPT_ROW_BLOCK_H(&block, "block (group) size; 0 = the format's default"),
+        OPT_ROW_DOUBLE_QUANT_H(&double_quant, "nf4/fp4: quantize the absmax scales (bitsandbytes)"),
         {"--modules", OPT_STR, &modules, "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
          "linear kinds to quantize (every layer alike); the rest stay fp32", 1, 0, 0},
         {"--out", OPT_STR, &out, NULL, "write the quantized model file (qpeft .qm format) here", 1, 0, 0},
         {"--json", OPT_FLAG, &json, NULL, "end stdout with one JSON object of the totals", 1, 0, 0},
     };
-    opts_parse("quantize", "--model M --format F [--block N] [--double-quant] [--modules LIST] [--out FILE] [--json]",
+    opts_parse("quantize", "--model M [--tokenizer T] --format F [--block N] [--double-quant] [--modules LIST] [--out FILE] [--json]",
                opts, sizeof opts / sizeof opts[0], argc, argv, 2);
     if (!model) qp_die("quantize: --model is required");
     if (!format) qp_die("quantize: --format is required (e.g. --format nf4)");
@@ -72,8 +73,9 @@ int cmd_quantize(int argc, char **argv) {
     if (qmodel_is_file(model)) qp_die("%s is already a quantized model; quantize the fp32 model it came from", model);
 
     Session ses;
-    session_open(&ses, model, NULL, 0);
+    session_open(&ses, model, tok, tok ? SESSION_TOKENIZER : 0);
     ModelConfig cfg = ses.cfg; ModelWeights w = ses.w;
+    if (ses.tok) tok_free(ses.tok);
     char label[64];
     quant_format_name(&fmt, label, sizeof label);
     char mods[256];

@@ -16,6 +16,26 @@ typedef struct {
     int seen;           // set by the parser
 } qp_opt;
 
+// ---- option rows shared by verbs ------------------------------------------------------------
+// A flag more than one verb takes is declared once here (name, type, default, limits, help), so
+// the verbs cannot drift apart; a verb lists it in its table as OPT_ROW_X(&variable), or
+// OPT_ROW_X_H(&variable, "help") where the flag means something verb-specific. To add a flag:
+// a verb-only flag is one row in that verb's table; a shared one is one #define here plus
+// OPT_ROW_X(...) in each verb's table (and its field in the verb's settings struct).
+#define OPT_HELP_MODEL "model: llama2.c .bin, HF directory or qpeft model file"
+#define OPT_ROW_MODEL_H(dst, help) {"--model", OPT_STR, (dst), NULL, (help), 1, 0, 0}
+#define OPT_ROW_MODEL(dst) OPT_ROW_MODEL_H(dst, OPT_HELP_MODEL)
+#define OPT_ROW_TOKENIZER_H(dst, help) {"--tokenizer", OPT_STR, (dst), NULL, (help), 1, 0, 0}
+#define OPT_ROW_TOKENIZER(dst) OPT_ROW_TOKENIZER_H(dst, "SentencePiece .model (default: beside the model)")
+// Block sizes: quant_format_check refuses any the format does not allow; this is only the outer bound.
+#define OPT_ROW_BLOCK_H(dst, help) {"--block", OPT_INT, (dst), "0", (help), 0, 1 << 20, 0}
+#define OPT_ROW_DOUBLE_QUANT_H(dst, help) {"--double-quant", OPT_FLAG, (dst), NULL, (help), 1, 0, 0}
+#define OPT_ROW_LOFTQ_ITERS_H(dst, help) {"--loftq-iters", OPT_INT, (dst), "5", (help), 1, 1000, 0}
+#define OPT_ROW_THREADS_H(dst, help) {"--threads", OPT_INT, (dst), "0", (help), 0, 1024, 0}
+#define OPT_ROW_SEED_H(dst, help) {"--seed", OPT_INT, (dst), "42", (help), 0, 2147483647, 0}
+#define OPT_ROW_CALIB_TEXT_H(dst, help) {"--calib-text", OPT_STR, (dst), NULL, (help), 1, 0, 0}
+#define OPT_ROW_CALIB_STATS_H(dst, help) {"--calib-stats", OPT_STR, (dst), NULL, (help), 1, 0, 0}
+
 // Parse argv[first..argc) against opts; applies defaults first. Dies with
 // "qpeft VERB: ..." on any error; prints help and exits 0 on --help.
 void opts_parse(const char *verb, const char *synopsis, qp_opt *opts, int n, int argc, char **argv, int first);
