@@ -11,7 +11,9 @@
 // the post-merge metrics and file sizes are extra CSV columns and a second summary table.
 // Tested by tests/test_compare.sh.
 #include "core/check.h"
+#include "core/json.h"
 #include "core/progress.h"
+#include "init/adapter_init.h"
 #include "quant/qer.h"
 #include "quant/quant.h"
 #include "trainer/options.h"
@@ -31,7 +33,7 @@
 
 extern char **environ;
 
-enum { MAX_LIST = 16, MAX_RUNS = 4096 };
+enum { MAX_LIST = 16 };
 
 typedef struct {
     const char *model, *tok, *task, *data, *text, *formats, *ranks, *inits, *seeds, *lrs, *calib_text, *calib_stats;
@@ -43,7 +45,8 @@ typedef struct {
 } CompareFlags;
 
 typedef struct {
-    char method[32], format[32], aq[8];  // aq: --adapter-quant of the run, "none" | "same"
+    char method[32], format[32];
+    adapter_quant_kind aq;  // --adapter-quant of the run
     int rank, seed;
     double lr;
     char dir[1200];
@@ -52,7 +55,8 @@ typedef struct {
 } Run;
 
 typedef struct {   // one row of results.csv
-    char task[64], method[32], format[32], metric_name[32], aq[8];
+    char task[64], method[32], format[32], metric_name[32];
+    adapter_quant_kind aq;
     double bits, lr, metric, seconds;
     int rank, seed;
     long best_step;
@@ -71,9 +75,19 @@ static const char *HEADER = "task,method,format,bits_per_weight,rank,seed,lr,met
 // ---- results.csv ------------------------------------------------------------------------------
 
 static void row_no_merges(Row *r) {
-    snprintf(r->aq, sizeof r->aq, "none");
+    r->aq = AQUANT_NONE;
     r->unmerged = r->requant = r->lossless = NAN;
     r->requant_bytes = r->lossless_bytes = 0;
+}
+
+// Lines in a file (0 if it does not exist): an upper bound on its rows.
+static int count_lines(const char *path) {
+    FILE *fp = fopen(path, "r");
+    if (!fp) return 0;
+    int n = 0;
+    for (int c; (c = fgetc(fp)) != EOF;) n += c == '\n';
+    fclose(fp);
+    return n + 1;
 }
 
 // *old_format: the file has the original 11-column header (rewritten in full on the next save).
@@ -94,13 +108,15 @@ static int read_rows(const char *path, Row *rows, int cap, int *old_format) {
         if (n >= cap) qp_die("%s: more than %d rows", path, cap);
         Row *r = &rows[n];
         row_no_merges(r);
+        char aq[8] = "none";
         int got = sscanf(line, "%63[^,],%31[^,],%31[^,],%lf,%d,%d,%lf,%31[^,],%lf,%ld,%lf,%7[^,],%lf,%lf,%lld,%lf,%lld", r->task,
                          r->method, r->format, &r->bits, &r->rank, &r->seed, &r->lr, r->metric_name, &r->metric, &r->best_step,
-                         &r->seconds, r->aq, &r->unmerged, &r->requant, &r->requant_bytes, &r->lossless, &r->lossless_bytes);
+                         &r->seconds, aq, &r->unmerged, &r->requant, &r->requant_bytes, &r->lossless, &r->lossless_bytes);
         int want = *old_format ? 11 : 17;
         if (got != want) qp_die("%s:%d: malformed row (expected %d comma-separated fields)", path, lineno, want);
-        if (adapter_quant_parse(r->aq) < 0)
-            qp_die("%s:%d: adapter_quant '%s': expected none or same", path, lineno, r->aq);
+        int k = adapter_quant_parse(aq);
+        if (k < 0) qp_die("%s:%d: adapter_quant '%s': expected none or same", path, lineno, aq);
+        r->aq = (adapter_quant_kind)k;
         n++;
     }
     fclose(fp);
@@ -116,7 +132,7 @@ static void write_rows(const char *path, const Row *rows, int n) {
     for (int i = 0; i < n; i++) {
         const Row *r = &rows[i];
         fprintf(fp, "%s,%s,%s,%.4f,%d,%d,%g,%s,%.6f,%ld,%.1f,%s,%.6f,%.6f,%lld,%.6f,%lld\n", r->task, r->method, r->format,
-                r->bits, r->rank, r->seed, r->lr, r->metric_name, r->metric, r->best_step, r->seconds, r->aq, r->unmerged,
+                r->bits, r->rank, r->seed, r->lr, r->metric_name, r->metric, r->best_step, r->seconds, adapter_quant_names[r->aq], r->unmerged,
                 r->requant, r->requant_bytes, r->lossless, r->lossless_bytes);
     }
     qp_atomic_commit(&af);
@@ -125,7 +141,7 @@ static void write_rows(const char *path, const Row *rows, int n) {
 static int find_row(const Row *rows, int n, const char *task, const Run *run) {
     for (int i = 0; i < n; i++)
         if (!strcmp(rows[i].task, task) && !strcmp(rows[i].method, run->method) && !strcmp(rows[i].format, run->format) &&
-            !strcmp(rows[i].aq, run->aq) && rows[i].rank == run->rank && rows[i].seed == run->seed &&
+            rows[i].aq == run->aq && rows[i].rank == run->rank && rows[i].seed == run->seed &&
             fabs(rows[i].lr - run->lr) <= 1e-12 * run->lr)
             return i;
     return -1;
@@ -191,7 +207,7 @@ static void train_args(ArgList *a, const CompareFlags *f, const Run *r, const ch
     arg(a, "--rank"); arg(a, "%d", r->rank);
     arg(a, "--seed"); arg(a, "%d", r->seed);
     arg(a, "--lr"); arg(a, "%g", r->lr);
-    if (!strcmp(r->aq, "same")) { arg(a, "--adapter-quant"); arg(a, "same"); }  // trains without dropout
+    if (r->aq == AQUANT_SAME) { arg(a, "--adapter-quant"); arg(a, "same"); }  // trains without dropout
     else if (f->dropout_set) { arg(a, "--dropout"); arg(a, "%g", f->dropout); }
     arg(a, "--batch"); arg(a, "%d", f->batch);
     arg(a, "--threads"); arg(a, "%d", threads);
@@ -205,6 +221,23 @@ static void train_args(ArgList *a, const CompareFlags *f, const Run *r, const ch
     arg(a, "--quiet");
 }
 
+// One line of a JSON-lines file the children wrote, parsed with core/json.c (NULL with a warning
+// when it is not JSON: e.g. the last line of a killed run).
+static JsonValue *json_line(const char *line, const char *path, int lineno) {
+    char what[1420];
+    snprintf(what, sizeof what, "%s:%d", path, lineno);
+    JsonValue *v = NULL;
+    qp_status st = {0};
+    if (json_parse(line, strlen(line), what, &v, &st) != 0) qp_warn("%s", st.msg);
+    return v;
+}
+
+// The number at key in obj, or NAN when absent or not a number.
+static double json_number(const JsonValue *obj, const char *key) {
+    double v;
+    return json_as_double(json_get(obj, key), &v) ? v : NAN;
+}
+
 // Best (main metric) eval of a finished run, from its log.jsonl. LM runs: the lowest loss.
 static void read_result(const Run *r, int lm, Row *row) {
     char path[1300];
@@ -213,33 +246,35 @@ static void read_result(const Run *r, int lm, Row *row) {
     char line[4096];
     const char *key = NULL;
     row->best_step = -1;
-    while (fgets(line, sizeof line, fp)) {
-        char *ev = strstr(line, "\"eval\"");
-        if (!ev) continue;
-        long step = atol(strstr(line, "\"step\": ") + 8);
+    for (int lineno = 1; fgets(line, sizeof line, fp); lineno++) {
+        JsonValue *js = json_line(line, path, lineno);
+        const JsonValue *ev = json_get(js, "eval");
+        int64_t step;
+        if (!ev || !json_as_int64(json_get(js, "step"), &step)) { json_free(js); continue; }
         static const char *keys[] = {"mcc", "pearson", "accuracy"};
         const char *k = NULL;
         if (lm) k = "loss";
         else
-            for (int i = 0; i < 3 && !k; i++) {
-                char pat[64];
-                snprintf(pat, sizeof pat, "\"%s\": ", keys[i]);
-                if (strstr(ev, pat)) k = keys[i];
-            }
-        if (!k) continue;
-        char pat[64];
-        snprintf(pat, sizeof pat, "\"%s\": ", k);
-        double v = atof(strstr(ev, pat) + strlen(pat));
+            for (int i = 0; i < 3 && !k; i++)
+                if (json_get(ev, keys[i])) k = keys[i];
+        double v = k ? json_number(ev, k) : NAN;
+        json_free(js);
+        if (!k || isnan(v)) continue;
         int better = row->best_step < 0 || (lm ? v < row->metric : v > row->metric);
-        if (better) { row->metric = v; row->best_step = step; key = k; }
+        if (better) { row->metric = v; row->best_step = (long)step; key = k; }
     }
     fclose(fp);
     if (!key) qp_die("%s: no evaluation found", path);
     snprintf(row->metric_name, sizeof row->metric_name, "%s", key);
     snprintf(path, sizeof path, "%s/config.json", r->dir);
-    char *cfg = qp_read_file(path, NULL);
-    const char *b = strstr(cfg, "\"bits_per_weight\": ");
-    row->bits = b ? atof(b + 19) : 0;
+    size_t len;
+    char *cfg = qp_read_file(path, &len);
+    JsonValue *js = NULL;
+    qp_status st = {0};
+    if (json_parse(cfg, len, path, &js, &st) != 0) qp_die("%s", st.msg);
+    row->bits = json_number(js, "bits_per_weight");
+    if (isnan(row->bits)) row->bits = 0;
+    json_free(js);
     free(cfg);
 }
 
@@ -263,14 +298,17 @@ static double eval_metric(const CompareFlags *f, const char *model, const char *
     }
     FILE *fp = xfopen(log, "r");
     char line[4096], last[4096] = "";
-    while (fgets(line, sizeof line, fp))
-        if (line[0] == '{') snprintf(last, sizeof last, "%s", line);
+    int lineno = 0, last_no = 0;
+    while (fgets(line, sizeof line, fp)) {
+        lineno++;
+        if (line[0] == '{') { snprintf(last, sizeof last, "%s", line); last_no = lineno; }
+    }
     fclose(fp);
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *p = strstr(last, pat);
-    if (!p) { qp_warn("%s: no %s in the evaluation's last line", log, key); return NAN; }
-    return atof(p + strlen(pat));
+    JsonValue *js = last_no ? json_line(last, log, last_no) : NULL;
+    double v = json_number(js, key);
+    json_free(js);
+    if (isnan(v)) qp_warn("%s: no %s in the evaluation's last line", log, key);
+    return v;
 }
 
 // Merge a finished run's best.h5 into <run>/merged-<kind>/model.qm (kept across restarts: the
@@ -324,13 +362,14 @@ typedef struct { double mean, std, lr; int n; } Cell;
 
 // One table line / plot series: an init method trained with one --adapter-quant.
 typedef struct {
-    char method[32], aq[8];
+    char method[32];
+    adapter_quant_kind aq;
     char label[64];  // "qlora", or "qlora (adapter-quant same)"
     char tag[48];    // in file names: "qlora", or "qlora-aqsame"
 } Variant;
 
 static int variant_row(const Variant *v, const Row *r, const char *format, int rank) {
-    return !strcmp(r->method, v->method) && !strcmp(r->aq, v->aq) && !strcmp(r->format, format) && r->rank == rank;
+    return !strcmp(r->method, v->method) && r->aq == v->aq && !strcmp(r->format, format) && r->rank == rank;
 }
 
 // Columns a summary cell averages: the run's own metric, then the --merge ones.
@@ -452,16 +491,18 @@ static int write_series(const char *log, const char *dat, const char *field, int
     FILE *in = fopen(log, "r");
     if (!in) return 0;
     FILE *out = xfopen(dat, "w");
-    char line[4096], pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": ", field);
+    char line[4096];
     int n = 0;
-    while (fgets(line, sizeof line, in)) {
-        const char *ev = strstr(line, "\"eval\"");
-        if (eval != (ev != NULL)) continue;
-        const char *p = strstr(ev ? ev : line, pat);
-        if (!p) continue;
-        fprintf(out, "%ld %.6g\n", atol(strstr(line, "\"step\": ") + 8), atof(p + strlen(pat)));
-        n++;
+    for (int lineno = 1; fgets(line, sizeof line, in); lineno++) {
+        JsonValue *js = json_line(line, log, lineno);
+        const JsonValue *ev = json_get(js, "eval");
+        int64_t step;
+        double v = json_number(ev ? ev : js, field);
+        if (eval == (ev != NULL) && json_as_int64(json_get(js, "step"), &step) && !isnan(v)) {
+            fprintf(out, "%lld %.6g\n", (long long)step, v);
+            n++;
+        }
+        json_free(js);
     }
     fclose(in);
     fclose(out);
@@ -488,9 +529,9 @@ static void plot_header(FILE *fp, const char *png, const char *title, const char
 // The run directory of a grid point (the adapter-quant same runs get a suffix; the others keep
 // the names of sweeps made before the option).
 static void run_dir(char *buf, size_t cap, const char *runs_dir, const char *method, const char *format, int rank, int seed,
-                    double lr, const char *aq) {
+                    double lr, adapter_quant_kind aq) {
     int n = snprintf(buf, cap, "%s/%s_%s_r%d_s%d_lr%g%s", runs_dir, method, format, rank, seed, lr,
-                     strcmp(aq, "same") ? "" : "_aqsame");
+                     aq == AQUANT_SAME ? "_aqsame" : "");
     if (n < 0 || (size_t)n >= cap) qp_die("%s: run directory name too long", runs_dir);
 }
 
@@ -587,15 +628,18 @@ static int split_list(const char *opt, const char *s, char **out, char *store, s
     return opts_split_strs(opt, store, out, MAX_LIST);
 }
 
-static int any_needs_stats(char **inits, int n) {
-    for (int i = 0; i < n; i++)
-        if (!strcmp(inits[i], "lqer") || !strncmp(inits[i], "qera", 4) || !strcmp(inits[i], "srr")) return 1;
+// Does any of the --inits need calibration statistics (init/adapter_init.h knows), or Σxᵀx?
+static int any_init(char **inits, int n, int (*needs)(init_method)) {
+    for (int i = 0; i < n; i++) {
+        init_method m;
+        qp_status st = {0};
+        if (init_method_parse(inits[i], &m, &st) != 0) qp_die("--inits: %s", st.msg);
+        if (needs(m)) return 1;
+    }
     return 0;
 }
-static int any_exact(char **inits, int n) {
-    for (int i = 0; i < n; i++) if (!strcmp(inits[i], "qera-exact")) return 1;
-    return 0;
-}
+static int any_needs_stats(char **inits, int n) { return any_init(inits, n, init_method_needs_stats); }
+static int any_exact(char **inits, int n) { return any_init(inits, n, init_method_needs_xtx); }
 
 // One calibration for every run (the task's training split, or --calib-text), unless given.
 static const char *calibration(const CompareFlags *f, char **inits, int ni, char *path, size_t cap) {
@@ -692,12 +736,15 @@ int cmd_compare(int argc, char **argv) {
     int nr = opts_split_ints("--ranks", f.ranks, ranks, MAX_LIST);
     int ns = opts_split_ints("--seeds", f.seeds, seeds, MAX_LIST);
     int nl = parse_lrs(f.lrs, lrs);
-    char sa[64], *aqs[MAX_LIST];
-    int na = split_list("--adapter-quant", f.adapter_quants, aqs, sa, sizeof sa);
+    char sa[64], *aq_names[MAX_LIST];
+    int na = split_list("--adapter-quant", f.adapter_quants, aq_names, sa, sizeof sa);
+    adapter_quant_kind aqs[MAX_LIST];
     int any_same = 0;
     for (int i = 0; i < na; i++) {
-        if (adapter_quant_parse(aqs[i]) < 0) qp_die("--adapter-quant: expected none or same, found '%s'", aqs[i]);
-        any_same |= !strcmp(aqs[i], "same");
+        int k = adapter_quant_parse(aq_names[i]);
+        if (k < 0) qp_die("--adapter-quant: expected none or same, found '%s'", aq_names[i]);
+        aqs[i] = (adapter_quant_kind)k;
+        any_same |= aqs[i] == AQUANT_SAME;
     }
     if (!strcmp(f.merge, "requant") || !strcmp(f.merge, "both")) f.merge_requant = 1;
     if (!strcmp(f.merge, "lossless") || !strcmp(f.merge, "both")) f.merge_lossless = 1;
@@ -717,8 +764,8 @@ int cmd_compare(int argc, char **argv) {
         for (int i = 0; i < na; i++, nv++) {
             Variant *v = &vs[nv];
             snprintf(v->method, sizeof v->method, "%s", inits[b]);
-            snprintf(v->aq, sizeof v->aq, "%s", aqs[i]);
-            int same = !strcmp(aqs[i], "same");
+            v->aq = aqs[i];
+            int same = aqs[i] == AQUANT_SAME;
             snprintf(v->label, sizeof v->label, "%s%s", inits[b], same ? " (adapter-quant same)" : "");
             snprintf(v->tag, sizeof v->tag, "%s%s", inits[b], same ? "-aqsame" : "");
         }
@@ -734,29 +781,36 @@ int cmd_compare(int argc, char **argv) {
     const char *task = f.task ? f.task : "text";
     char csv[1200];
     snprintf(csv, sizeof csv, "%s/results.csv", f.out);
-    static Row rows[MAX_RUNS];
+    // The grid: every (format, init, adapter-quant, rank, seed, lr), the lr varying fastest.
+    const int total = nf * ni * na * nr * ns * nl;
+    const int cap = count_lines(csv) + total;  // the recorded rows plus one per run of the grid
+    Row *rows = xcalloc((size_t)cap, sizeof *rows);
     int old_format;
-    int nrows = read_rows(csv, rows, MAX_RUNS, &old_format);
+    int nrows = read_rows(csv, rows, cap, &old_format);
     if (old_format) write_rows(csv, rows, nrows);  // the full header from now on
     // the grid, minus the runs already recorded (recorded runs that lack a requested merge are
     // merged below without training again)
-    static Run todo[MAX_RUNS], remerge[MAX_RUNS];
-    int nt = 0, nm = 0, total = 0;
-    for (int a = 0; a < nf; a++) for (int b = 0; b < ni; b++) for (int q = 0; q < na; q++) for (int c = 0; c < nr; c++)
-        for (int d = 0; d < ns; d++) for (int e = 0; e < nl; e++) {
-            Run r;
-            memset(&r, 0, sizeof r);
-            snprintf(r.format, sizeof r.format, "%s", formats[a]);
-            snprintf(r.method, sizeof r.method, "%s", inits[b]);
-            snprintf(r.aq, sizeof r.aq, "%s", aqs[q]);
-            r.rank = ranks[c]; r.seed = seeds[d]; r.lr = lrs[e];
-            run_dir(r.dir, sizeof r.dir, runs_dir, r.method, r.format, r.rank, r.seed, r.lr, r.aq);
-            total++;
-            if (nt >= MAX_RUNS) qp_die("qpeft compare: more than %d runs", MAX_RUNS);
-            int k = find_row(rows, nrows, task, &r);
-            if (k < 0) todo[nt++] = r;
-            else if (row_needs_merge(&f, &rows[k])) remerge[nm++] = r;
-        }
+    Run *todo = xcalloc((size_t)total, sizeof *todo), *remerge = xcalloc((size_t)total, sizeof *remerge);
+    int nt = 0, nm = 0;
+    for (int g = 0; g < total; g++) {
+        int i = g;
+        const int e = i % nl; i /= nl;
+        const int d = i % ns; i /= ns;
+        const int c = i % nr; i /= nr;
+        const int q = i % na; i /= na;
+        const int b = i % ni; i /= ni;
+        const int a = i;
+        Run r;
+        memset(&r, 0, sizeof r);
+        snprintf(r.format, sizeof r.format, "%s", formats[a]);
+        snprintf(r.method, sizeof r.method, "%s", inits[b]);
+        r.aq = aqs[q];
+        r.rank = ranks[c]; r.seed = seeds[d]; r.lr = lrs[e];
+        run_dir(r.dir, sizeof r.dir, runs_dir, r.method, r.format, r.rank, r.seed, r.lr, r.aq);
+        int k = find_row(rows, nrows, task, &r);
+        if (k < 0) todo[nt++] = r;
+        else if (row_needs_merge(&f, &rows[k])) remerge[nm++] = r;
+    }
     int cores = f.threads > 0 ? f.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     int jobs = f.jobs < nt ? f.jobs : (nt > 0 ? nt : 1);
     int per = cores / jobs > 0 ? cores / jobs : 1;
@@ -803,7 +857,7 @@ int cmd_compare(int argc, char **argv) {
             Row row;
             memset(&row, 0, sizeof row);
             row_no_merges(&row);
-            snprintf(row.aq, sizeof row.aq, "%s", r->aq);
+            row.aq = r->aq;
             snprintf(row.task, sizeof row.task, "%s", task);
             snprintf(row.method, sizeof row.method, "%s", r->method);
             snprintf(row.format, sizeof row.format, "%s", r->format);
@@ -811,19 +865,19 @@ int cmd_compare(int argc, char **argv) {
             row.seconds = qp_now() - r->t0;
             read_result(r, f.text != NULL, &row);
             if (f.merge_requant || f.merge_lossless) merge_run(&f, r, &row, per);
-            if (nrows >= MAX_RUNS) qp_die("qpeft compare: more than %d rows", MAX_RUNS);
+            QP_ASSERT(nrows < cap);
             rows[nrows++] = row;
             write_rows(csv, rows, nrows);
             if (!pr.tty)
                 qp_info("[%d/%d] %s%s %s r%d seed %d lr %g: %s %.4f (step %ld)%s", done, total, r->method,
-                        strcmp(r->aq, "same") ? "" : " (adapter-quant same)", r->format, r->rank, r->seed, r->lr,
+                        r->aq == AQUANT_SAME ? " (adapter-quant same)" : "", r->format, r->rank, r->seed, r->lr,
                         row.metric_name, row.metric, row.best_step, isnan(row.unmerged) ? "" : "; merged, see results.csv");
             break;
         }
         progress_update(&pr, done);
     }
     progress_end(&pr);
-    nrows = read_rows(csv, rows, MAX_RUNS, &old_format);
+    nrows = read_rows(csv, rows, cap, &old_format);
     char path[1300];
     snprintf(path, sizeof path, "%s/summary.md", f.out);
     write_summary(path, rows, nrows, vs, nv, formats, nf, ranks, nr, task);
@@ -836,6 +890,7 @@ int cmd_compare(int argc, char **argv) {
     char line[1024];
     while (fgets(line, sizeof line, fp)) fputs(line, stdout);
     fclose(fp);
+    free(rows); free(todo); free(remerge);
     if (failed) qp_die("%d of %d runs failed; rerun the same command to retry them", failed, nt);
     return 0;
 }
