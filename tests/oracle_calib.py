@@ -4,31 +4,18 @@
 # of tinystories-1M (ln1 -> q/k/v, attention output -> o, ln2 -> gate/up, silu(gate)*up -> down)
 # on a fixed right-padded batch, and per (layer, input) the row count, Σx², Σ|x| and Σxᵀx over
 # the real positions only (padding excluded) and over all positions (padding included).
-# The model is read from the llama2.c file here (not shared with the C code).
+# The model is read from the llama2.c file by tests/oracle_llama.py (not shared with the C code).
 # usage: oracle_calib.py MODEL.bin OUTDIR
 import os, sys
 import numpy as np
 import torch
 
+from oracle_llama import load_llama2c
+
 model_path, out = sys.argv[1], sys.argv[2]
 os.makedirs(out, exist_ok=True)
-raw = open(model_path, 'rb').read()
-C, H, L, NH, NKV, V, TMAX = [int(v) for v in np.frombuffer(raw[:28], dtype=np.int32)]
-V = abs(V)
-HS = C // NH
-f = np.frombuffer(raw[28:], dtype=np.float32)
-off = 0
-def take(*shape):
-    global off
-    n = int(np.prod(shape))
-    a = f[off:off + n].reshape(shape)
-    off += n
-    return torch.tensor(a.astype(np.float64))
-P = {}
-P['tok_emb'] = take(V, C); P['attn_norm'] = take(L, C)
-P['wq'] = take(L, NH * HS, C); P['wk'] = take(L, NKV * HS, C); P['wv'] = take(L, NKV * HS, C)
-P['wo'] = take(L, C, NH * HS); P['ffn_norm'] = take(L, C)
-P['w_gate'] = take(L, H, C); P['w_down'] = take(L, C, H); P['w_up'] = take(L, H, C)
+dims, P = load_llama2c(model_path)
+C, H, L, NH, NKV, V, HS = (dims[k] for k in ('C', 'H', 'L', 'NH', 'NKV', 'V', 'HS'))
 
 rng = np.random.default_rng(2385)
 B, T = 3, 24
