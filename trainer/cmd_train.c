@@ -33,6 +33,35 @@ static const char *SYNOPSIS =
     "--warmup-ratio R] [--schedule linear|cosine|constant] [--weight-decay WD] [--clip C] [--grad-accum K] "
     "[--seed S] [--threads N] [--save-every N] [--resume CKPT] --out DIR";
 
+// One key of config.json: where its value lives and how it prints (%d, %zu, %g, %.4f, a string).
+typedef enum { CF_STR, CF_INT, CF_SIZE, CF_NUM, CF_FIXED4 } config_kind;
+typedef struct { const char *key; config_kind kind; const void *value; } ConfigField;
+
+// The fields as one pretty-printed JSON object ("{\n  \"key\": value,\n ...\n}\n") in buf.
+static void config_json(const ConfigField *fl, size_t n, char *buf, size_t cap) {
+    size_t len = 0;
+    char *mem = NULL;
+    FILE *fp = open_memstream(&mem, &len);
+    if (!fp) qp_die("config.json: out of memory");
+    fputs("{\n", fp);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(fp, "  \"%s\": ", fl[i].key);
+        switch (fl[i].kind) {
+        case CF_STR: json_write_str(fp, (const char *)fl[i].value); break;
+        case CF_INT: fprintf(fp, "%d", *(const int *)fl[i].value); break;
+        case CF_SIZE: fprintf(fp, "%zu", *(const size_t *)fl[i].value); break;
+        case CF_NUM: fprintf(fp, "%g", *(const double *)fl[i].value); break;
+        case CF_FIXED4: fprintf(fp, "%.4f", *(const double *)fl[i].value); break;
+        }
+        fputs(i + 1 < n ? ",\n" : "\n", fp);
+    }
+    fputs("}\n", fp);
+    fclose(fp);
+    if (len >= cap) qp_die("config.json: %zu bytes exceed its %zu-byte buffer", len, cap);
+    memcpy(buf, mem, len + 1);
+    free(mem);
+}
+
 // Quote argv back into one shell-readable line for config.json and checkpoints.
 static void join_command(int argc, char **argv, char *buf, size_t cap) {
     size_t n = (size_t)snprintf(buf, cap, "qpeft");
@@ -156,25 +185,27 @@ int cmd_train(int argc, char **argv) {
     if (sched_parse_kind(f.schedule, &tc.schedule, &st) != 0) qp_die("qpeft train: --schedule: %s", st.msg);
     tc.warmup_steps = f.warmup; tc.warmup_ratio = f.warmup_ratio; tc.seed = (uint64_t)f.seed;
     tc.save_base = su.base_changed;
-    static char cmd_json[8192], model_json[4096];
-    json_escape(cmdline, cmd_json, sizeof cmd_json);
-    json_escape(f.model, model_json, sizeof model_json);
-    char head_desc[64];
-    snprintf(head_desc, sizeof head_desc, "%s", su.task.head == HEAD_LM ? "lm" : su.task.head == HEAD_CLASSIFY ? "classify" : "regress");
-    snprintf(config, sizeof config,
-             "{\n  \"command\": \"%s\",\n  \"model\": \"%s\",\n  \"model_hash\": \"%s\",\n  \"task\": \"%s\",\n"
-             "  \"head\": \"%s\",\n  \"n_labels\": %d,\n  \"train_examples\": %zu,\n  \"dev_examples\": %zu,\n"
-             "  \"mode\": \"%s\",\n  \"format\": \"%s\",\n  \"bits_per_weight\": %.4f,\n  \"rank\": %d,\n  \"alpha\": %g,\n"
-             "  \"targets\": \"%s\",\n  \"init\": \"%s\",\n  \"adapter_quant\": \"%s\",\n  \"dropout\": %g,\n  \"batch\": %d,\n  \"grad_accum\": %d,\n"
-             "  \"lr\": %g,\n  \"epochs\": %d,\n  \"max_steps\": %d,\n  \"warmup\": %d,\n  \"warmup_ratio\": %g,\n"
-             "  \"schedule\": \"%s\",\n  \"weight_decay\": %g,\n  \"beta1\": %g,\n  \"beta2\": %g,\n  \"eps\": %g,\n"
-             "  \"clip\": %g,\n  \"seed\": %d,\n  \"threads\": %d,\n  \"max_len\": %d,\n  \"seq_len\": %d,\n"
-             "  \"openblas_core\": \"%s\"\n}\n",
-             cmd_json, model_json, su.model_hash, su.task.name, head_desc, su.task.n_labels, su.task.train.n,
-             su.task.dev.n, su.mode_name, su.format_name, su.bits_per_weight, su.model.rank, su.model.alpha,
-             f.targets, su.init_name, adapter_quant_names[aq], f.dropout, f.batch, f.grad_accum, f.lr, f.epochs, f.max_steps, f.warmup,
-             f.warmup_ratio, f.schedule, f.wd, f.beta1, f.beta2, f.eps, f.clip, f.seed, la_get_threads(),
-             f.max_len, su.task.seq_len, la_corename());
+    const double bpw = su.bits_per_weight, alpha = su.model.alpha;
+    const int rank = su.model.rank, threads = la_get_threads(), seq_len = su.task.seq_len;
+    const size_t n_train = su.task.train.n, n_dev = su.task.dev.n;
+    // config.json: every resolved setting, one row each, in the order users' scripts know.
+    const ConfigField fields[] = {
+        {"command", CF_STR, cmdline}, {"model", CF_STR, f.model}, {"model_hash", CF_STR, su.model_hash},
+        {"task", CF_STR, su.task.name}, {"head", CF_STR, ckpt_head_name(su.task.head)},
+        {"n_labels", CF_INT, &su.task.n_labels}, {"train_examples", CF_SIZE, &n_train},
+        {"dev_examples", CF_SIZE, &n_dev}, {"mode", CF_STR, su.mode_name}, {"format", CF_STR, su.format_name},
+        {"bits_per_weight", CF_FIXED4, &bpw}, {"rank", CF_INT, &rank}, {"alpha", CF_NUM, &alpha},
+        {"targets", CF_STR, f.targets}, {"init", CF_STR, su.init_name},
+        {"adapter_quant", CF_STR, adapter_quant_names[aq]}, {"dropout", CF_NUM, &f.dropout},
+        {"batch", CF_INT, &f.batch}, {"grad_accum", CF_INT, &f.grad_accum}, {"lr", CF_NUM, &f.lr},
+        {"epochs", CF_INT, &f.epochs}, {"max_steps", CF_INT, &f.max_steps}, {"warmup", CF_INT, &f.warmup},
+        {"warmup_ratio", CF_NUM, &f.warmup_ratio}, {"schedule", CF_STR, f.schedule},
+        {"weight_decay", CF_NUM, &f.wd}, {"beta1", CF_NUM, &f.beta1}, {"beta2", CF_NUM, &f.beta2},
+        {"eps", CF_NUM, &f.eps}, {"clip", CF_NUM, &f.clip}, {"seed", CF_INT, &f.seed},
+        {"threads", CF_INT, &threads}, {"max_len", CF_INT, &f.max_len}, {"seq_len", CF_INT, &seq_len},
+        {"openblas_core", CF_STR, la_corename()},
+    };
+    config_json(fields, sizeof fields / sizeof fields[0], config, sizeof config);
     tc.config_json = config;
     train_run(&tc, &su.model, &su.task);
     setup_free(&su);
