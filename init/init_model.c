@@ -15,7 +15,7 @@ static float *lin_weight(const Model *m, int l, int k, int *OC, int *IC) {
     const ModelWeights *w = &m->w;
     float *base[LIN_COUNT] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
     *OC = lin.out; *IC = lin.in;
-    return base[k] + (size_t)l * lin.out * lin.in;
+    return base[k] ? base[k] + (size_t)l * lin.out * lin.in : NULL;
 }
 
 // A deep copy of a packed tensor through its own serialisation (quant_tensor_write/read), so
@@ -137,6 +137,7 @@ int init_model_apply(Model *m, const InitModelOptions *o, const CalibSet *stats,
     if ((size_t)maxOC * maxIC < ((size_t)1 << 20)) la_set_threads(1);
     InitWorkspace *ws = init_workspace_alloc(maxOC, maxIC, R);
     float *Wq = xmalloc((size_t)maxOC * maxIC * sizeof(float)), *chk = xmalloc((size_t)maxOC * maxIC * sizeof(float));
+    float *Wsrc = o->source ? xmalloc((size_t)maxOC * maxIC * sizeof(float)) : NULL;
     qp_rng rng;
     rng_seed(&rng, o->seed ^ 0x4c6f5241ULL);  // setup_init_lora's stream
     double bits = 0, nw = 0, t_all = qp_now();
@@ -149,6 +150,11 @@ int init_model_apply(Model *m, const InitModelOptions *o, const CalibSet *stats,
             const int packed = qmask >> k & 1u;
             if (!adapted && !packed) continue;
             const float *W = lin_weight(m, l, k, &OC, &IC);
+            if (!W) {  // packed at load: read this one linear from the checkpoint
+                if (!o->source) { rc = qp_fail(st, "layer %d %s: no fp32 weight and no checkpoint to read it from", l, lin_names[k]); break; }
+                if (weights_source_read(o->source, weights_lin_tensor(k), l, Wsrc, st)) { rc = -1; break; }
+                W = Wsrc;
+            }
             FakeqRecord rec = {packed ? &o->fmt : NULL, W, NULL, NULL, NULL, 0};
             if (packed && o->plain) { rec.plain_wq = o->plain->wq[i]; rec.plain_q = o->plain->q[i]; }
             InitOptions io;
@@ -200,7 +206,7 @@ int init_model_apply(Model *m, const InitModelOptions *o, const CalibSet *stats,
     }
     rep->seconds = qp_now() - t_all;
     rep->bits_per_weight = nw > 0 ? bits / nw : 0;
-    free(Wq); free(chk);
+    free(Wq); free(chk); free(Wsrc);
     init_workspace_free(ws);
     la_set_threads(threads);
     return rc;

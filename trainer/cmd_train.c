@@ -21,6 +21,7 @@ typedef struct {
     const char *calib_text, *calib_stats, *schedule, *targets, *resume, *out, *adapter_quant;
     int block, double_quant, rank, batch, epochs, max_steps, warmup, grad_accum, seed, threads, save_every;
     int evals, eval_every, log_every, max_len, seq_len, bucket, regression, skip_bad_rows, loftq_iters, eval_batch;
+    int eval_samples;
     double alpha, lr, warmup_ratio, wd, beta1, beta2, eps, clip, dropout;
 } TrainFlags;
 
@@ -107,6 +108,7 @@ int cmd_train(int argc, char **argv) {
         {"--dropout", OPT_FLOAT, &f.dropout, "0.1", "adapter dropout probability (the paper's GLUE runs: 0.1; 0 with --adapter-quant same)", 0, 0.95, 0},
         {"--batch", OPT_INT, &f.batch, "16", "examples per micro-batch", 1, 65536, 0},
         {"--eval-batch", OPT_INT, &f.eval_batch, "0", "examples per evaluation batch; 0 = --batch", 0, 65536, 0},
+        {"--eval-samples", OPT_INT, &f.eval_samples, "0", "evaluate on the first N dev examples only (quick runs); 0 = all", 0, 2147483647, 0},
         {"--grad-accum", OPT_INT, &f.grad_accum, "1", "micro-batches per optimizer step", 1, 65536, 0},
         {"--lr", OPT_FLOAT, &f.lr, "2e-4", "peak learning rate", 0, 10, 0},
         {"--epochs", OPT_INT, &f.epochs, "3", "epochs (ignored with --max-steps)", 1, 1e6, 0},
@@ -150,6 +152,7 @@ int cmd_train(int argc, char **argv) {
         if (qer_check_model(&su.model, &qs) != 0) qp_die("--adapter-quant same: %s", qs.msg);
         su.model.adapter_quant = AQUANT_SAME;
     }
+    if (f.eval_samples > 0 && (size_t)f.eval_samples < su.task.dev.n) su.task.dev.n = (size_t)f.eval_samples;
     su.model.dropout = (float)f.dropout;
     su.model.dropout_seed = (uint64_t)f.seed * 0x9e3779b97f4a7c15ULL + 1;
 
@@ -182,12 +185,12 @@ int cmd_train(int argc, char **argv) {
              "  \"lr\": %g,\n  \"epochs\": %d,\n  \"max_steps\": %d,\n  \"warmup\": %d,\n  \"warmup_ratio\": %g,\n"
              "  \"schedule\": \"%s\",\n  \"weight_decay\": %g,\n  \"beta1\": %g,\n  \"beta2\": %g,\n  \"eps\": %g,\n"
              "  \"clip\": %g,\n  \"seed\": %d,\n  \"threads\": %d,\n  \"max_len\": %d,\n  \"seq_len\": %d,\n"
-             "  \"openblas_core\": \"%s\"\n}\n",
+             "  \"eval_samples\": %d,\n  \"openblas_core\": \"%s\"\n}\n",
              cmd_json, model_json, su.model_hash, su.task.name, head_desc, su.task.n_labels, su.task.train.n,
              su.task.dev.n, su.mode_name, su.format_name, su.bits_per_weight, su.model.rank, su.model.alpha,
              f.targets, su.init_name, adapter_quant_names[aq], f.dropout, f.batch, f.grad_accum, f.lr, f.epochs, f.max_steps, f.warmup,
              f.warmup_ratio, f.schedule, f.wd, f.beta1, f.beta2, f.eps, f.clip, f.seed, la_get_threads(),
-             f.max_len, su.task.seq_len, la_corename());
+             f.max_len, su.task.seq_len, f.eval_samples, la_corename());
     tc.config_json = config;
     train_run(&tc, &su.model, &su.task);
     setup_free(&su);

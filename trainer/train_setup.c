@@ -93,6 +93,7 @@ void setup_init_adapters(const SetupRequest *rq, Setup *su) {
     init_model_options_default(&o, meth, &fmt);
     o.loftq_iters = rq->loftq_iters > 0 ? rq->loftq_iters : 5;
     o.seed = rq->seed;
+    o.source = su->source;
     InitModelReport rep;
     if (init_model_apply(&su->model, &o, stats ? &set : NULL, &rep, &st) != 0) qp_die("--init %s: %s", su->init_name, st.msg);
     if (stats) calib_set_free(&set);
@@ -101,14 +102,51 @@ void setup_init_adapters(const SetupRequest *rq, Setup *su) {
     qp_info("init %s on %s (%.3f bits/weight): %.2fs", su->init_name, su->format_name, rep.bits_per_weight, rep.seconds);
 }
 
+// Can the frozen linears be packed while loading, so no fp32 copy of them ever exists (issue 12)?
+// In qpeft mode from an fp32/bf16 checkpoint, when the initialiser needs no calibration forward
+// (which runs on the fp32 model): qlora and loftq; the others still load the fp32 model.
+static int pack_at_load(const SetupRequest *rq, quant_format *fmt) {
+    qp_status st = {0};
+    init_method meth;
+    const char *mode = rq->mode ? rq->mode : rq->format ? "qpeft" : "lora";
+    if (!rq->format || strcmp(mode, "qpeft") || qmodel_is_file(rq->model)) return 0;
+    if (init_method_parse(rq->init ? rq->init : "qlora", &meth, &st) || init_method_needs_stats(meth)) return 0;
+    if (quant_parse_format(rq->format, rq->block, rq->double_quant, fmt, &st) || fmt->kind == QUANT_F32) return 0;
+    return 1;
+}
+
+// qlora over bases packed at load: the initialiser's W~ is dq(q(W)) and its A, B are
+// setup_init_lora's (init/init_model.h), so only the bookkeeping of setup_init_adapters remains.
+static void setup_qlora_packed(const SetupRequest *rq, Setup *su, const quant_format *fmt) {
+    double bits = 0, nw = 0;
+    for (int i = 0; i < su->model.cfg.n_layers * LIN_COUNT; i++) {
+        const QuantTensor *q = su->model.qbase[i];
+        if (!q) continue;
+        bits += 8.0 * (double)quant_tensor_bytes(q);
+        nw += (double)quant_tensor_rows(q) * quant_tensor_cols(q);
+    }
+    setup_init_lora(&su->model, rq->seed);
+    su->init_name = "qlora";
+    quant_format_name(fmt, su->format_name, sizeof su->format_name);
+    su->bits_per_weight = nw > 0 ? bits / nw : 0;
+}
+
 void setup_build(const SetupRequest *rq, Setup *su) {
     memset(su, 0, sizeof *su);
     qp_status st = {0};
     ModelConfig cfg;
     ModelWeights w;
-    QuantTensor **qbase = NULL;
+    QuantTensor **qbase = NULL, **packed = NULL;
     unsigned qmask = 0;
-    session_load_model(rq->model, &cfg, &w, &qbase, &qmask);
+    quant_format pfmt;
+    if (pack_at_load(rq, &pfmt)) {
+        packed = xcalloc((size_t)MODEL_MAX_LAYERS * LIN_COUNT, sizeof *packed);
+        WeightsPack wp = {&pfmt, (1u << LIN_COUNT) - 1, packed};
+        if (weights_source_open(rq->model, &cfg, &su->source, &st) || weights_source_load(su->source, &cfg, &w, &wp, &st))
+            qp_die("%s", st.msg);
+    } else {
+        session_load_model(rq->model, &cfg, &w, &qbase, &qmask);
+    }
     session_hash(&w, &cfg, su->model_hash);
     su->tok = session_load_tokenizer(rq->model, rq->tokenizer);
     if (tok_vocab_size(su->tok) != cfg.vocab_size)
@@ -134,6 +172,14 @@ void setup_build(const SetupRequest *rq, Setup *su) {
                "need the fp32 weights", rq->model);
     if (tk == TRAIN_FULL) return;
     if (!strcmp(su->mode_name, "lora")) { setup_init_lora(&su->model, rq->seed); return; }
+    if (packed) {
+        session_install_qbase(&su->model, &packed);
+        if (!strcmp(rq->init ? rq->init : "qlora", "qlora")) setup_qlora_packed(rq, su, &pfmt);
+        else setup_init_adapters(rq, su);
+        weights_source_close(su->source);
+        su->source = NULL;
+        return;
+    }
     if (qbase) {  // a .qm file: its packed bases are the frozen base, exactly as stored
         session_install_qbase(&su->model, &qbase);
         su->init_name = "qlora";
@@ -145,6 +191,7 @@ void setup_build(const SetupRequest *rq, Setup *su) {
 }
 
 void setup_free(Setup *su) {
+    weights_source_close(su->source);
     model_free(&su->model);
     task_free(&su->task);
     tok_free(su->tok);
