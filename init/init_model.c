@@ -144,6 +144,7 @@ int init_model_apply(Model *m, const InitModelOptions *o, const CalibSet *stats,
     int rc = 0;
     for (int l = 0; l < c->n_layers && rc == 0; l++) {
         double t0 = qp_now();
+        init_workspace_forget(ws);  // one factor of E[xᵀx] per distinct input of this layer
         for (int k = 0; k < LIN_COUNT && rc == 0; k++) {
             int i = l * LIN_COUNT + k, OC, IC;
             const int adapted = R > 0 && m->A[i] != NULL;
@@ -166,6 +167,7 @@ int init_model_apply(Model *m, const InitModelOptions *o, const CalibSet *stats,
             io.loftq_iters = o->loftq_iters;
             io.srr_keep = o->srr_keep;
             if (o->eig_floor > 0) io.eig_floor = o->eig_floor;
+            io.exact_route = o->exact_route;
             io.rng = &rng;
             InitInfo info;
             const CalibStats *cs = stats && init_method_needs_stats(o->method) ? calib_set_get(stats, l, (lin_kind)k) : NULL;

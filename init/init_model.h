@@ -44,6 +44,7 @@ typedef struct {
     int loftq_iters;         // default 5
     int srr_keep;            // -1 automatic (adapter_init.h)
     double eig_floor;        // 0: INIT_EIG_FLOOR_DEFAULT
+    init_exact_route exact_route; // qera-exact: Cholesky (default) or eigen (adapter_init.h)
     uint64_t seed;           // qlora's A
     const InitQuantCache *plain;  // optional cache of the same format and mask (NULL: quantize here)
     int log_layers;          // 1: one qp_info line per layer with its time

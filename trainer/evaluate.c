@@ -96,10 +96,13 @@ static int by_len(const void *a, const void *b) {
     return *(const int *)a - *(const int *)b;
 }
 
-// No work on padded positions (issue 12): a sequence-level split is scored in batches of
-// examples of one length (sorted by length, a batch ends at B rows or where the length changes),
-// so every row fills its batch's T. Predictions land by example index, so order is invisible.
-// LM windows all have the same length already and keep their order.
+// Little work on padded positions (issue 12): a sequence-level split is scored in length order,
+// B examples per batch, so each batch pads only to the longest of B neighbours in length (on
+// SST-2 dev with B=4, counted in words: 0.4% of positions, against 30% in file order; batches of
+// exactly one length would pad nothing but
+// cost ~2.5x the batches, and a forward over a packed base costs one dequantization of every
+// weight per batch whatever its size). Predictions land by example index, so order is
+// invisible. LM windows all have the same length already and keep their order.
 static int *eval_order(const TaskData *td, const ds_encoded *split) {
     int *order = xmalloc((split->n ? split->n : 1) * sizeof(int));
     for (size_t i = 0; i < split->n; i++) order[i] = (int)i;
@@ -121,10 +124,7 @@ void evaluate(Model *m, const TaskData *td, const ds_encoded *split, EvalBuffers
     double sum = 0;
     size_t units = 0;
     for (size_t i0 = 0; i0 < split->n;) {
-        int nb = 1;
-        while (nb < eb->B && i0 + (size_t)nb < split->n &&
-               (td->head == HEAD_LM || ds_encoded_len(split, (size_t)order[i0 + (size_t)nb]) == ds_encoded_len(split, (size_t)order[i0])))
-            nb++;
+        int nb = (int)(split->n - i0 < (size_t)eb->B ? split->n - i0 : (size_t)eb->B);
         size_t u;
         sum += eval_batch(m, td, split, order + i0, nb, eb, &u);
         units += u;
