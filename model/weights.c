@@ -175,7 +175,7 @@ static int per_layer_tensor(int t) { return t >= WT_ATTN_NORM && t <= WT_DOWN ? 
 
 int weights_source_load(WeightsSource *src, const ModelConfig *c, ModelWeights *w, const WeightsPack *pack,
                         qp_status *st) {
-    unsigned mask = pack && pack->fmt ? pack->mask & 0x7fu : 0;
+    unsigned mask = pack ? pack->mask & 0x7fu : 0;
     if (weights_alloc_packed(w, c, mask, st)) return -1;
     Sizes s;
     size_t total;
@@ -198,7 +198,7 @@ int weights_source_load(WeightsSource *src, const ModelConfig *c, ModelWeights *
             rc = weights_source_read(src, t, (int)l, dst, st);
             if (rc) break;
             if (t != S_SCORE) h = fnv1a(h, dst, per);
-            if (!packed) continue;
+            if (!packed || !pack->fmt) continue;  // no format: read for the hash only
             int IC = lin_cols(c, t), OC = (int)(per / (size_t)IC);
             QuantTensor **q = &pack->out[l * 7 + (size_t)k];
             quant_tensor_free(*q);

@@ -69,9 +69,10 @@ void weights_source_close(WeightsSource *s);
 
 // Linear kinds packed while loading: never stored in fp32.
 typedef struct {
-    const quant_format *fmt;  // NULL: keep every tensor in fp32
+    const quant_format *fmt;  // NULL: the kinds in mask are only hashed, neither kept nor packed
+                              // (an initialiser packs them later, reading W from the source)
     unsigned mask;            // bit k: pack linear kind k of every layer
-    QuantTensor **out;        // (L*7) receives the packed tensors, index l*7 + k
+    QuantTensor **out;        // (L*7) receives the packed tensors, index l*7 + k (fmt only)
 } WeightsPack;
 // Read every tensor of s into w (allocated here, without the packed kinds' slots) in the
 // hash's order, one tensor at a time; a packed kind goes through one fp32 staging buffer of

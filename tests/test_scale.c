@@ -6,7 +6,9 @@
 #include "tests/testlib.h"
 #include "checkpoints/random_model.h"
 #include "core/check.h"
+#include "data/text.h"
 #include "init/init_model.h"
+#include "init/stream_init.h"
 #include "model/model.h"
 #include "model/qmodel.h"
 #include "trainer/train_setup.h"
@@ -146,6 +148,62 @@ static void test_setup_equals(const char *dir, const char *init) {
     setup_free(&su);
 }
 
+// Layer-streamed calibration + init (over a model without fp32 linears, W read from the
+// checkpoint) == calib_set_run_text + init_model_apply on the fp32 model, bit for bit.
+static void test_streamed_equals(const char *dir, init_method meth) {
+    qp_status st = {0};
+    Tokenizer *tok = tok_load(tl_asset("models/llama2-tokenizer/tokenizer.model"), &st);
+    QP_ASSERT(tok);
+    text_stream ts;
+    QP_ASSERT(text_load(&ts, tl_asset("text/tinystories_valid_head.txt"), tok, &st) == 0);
+    const int T = 32, n = 6, batch = 4, R = 4;
+    quant_format f = nf4();
+    InitModelOptions o;
+    init_model_options_default(&o, meth, &f);
+    o.loftq_iters = 2;
+    // all at once
+    ModelConfig c;
+    ModelWeights w;
+    QP_ASSERT(model_load_weights(dir, &c, &w, &st) == 0);
+    Model a;
+    QP_ASSERT(model_init(&a, &c, &w, R, 8.0f, 0x7f, HEAD_LM, TRAIN_ADAPTERS, &st) == 0);
+    CalibSet set;
+    calib_set_init(&set, &c, init_method_needs_xtx(meth));
+    int stats = init_method_needs_stats(meth);
+    if (stats) QP_ASSERT(calib_set_run_text(&set, &a, &ts, T, 0, n, batch, &st) == 0);
+    QP_ASSERT(init_model_apply(&a, &o, stats ? &set : NULL, NULL, &st) == 0);
+    // streamed, over linears never held in fp32
+    WeightsSource *src;
+    ModelWeights w2;
+    WeightsPack skip = {NULL, 0x7f, NULL};
+    QP_ASSERT(weights_source_open(dir, &c, &src, &st) == 0 && weights_source_load(src, &c, &w2, &skip, &st) == 0);
+    Model b;
+    QP_ASSERT(model_init(&b, &c, &w2, R, 8.0f, 0x7f, HEAD_LM, TRAIN_ADAPTERS, &st) == 0);
+    CalibBatches cb;
+    QP_ASSERT(calib_batches_text(&cb, &ts, T, 0, n, batch, &st) == 0);
+    int rc = init_model_streamed(&b, src, &o, &cb, NULL, NULL, &st);
+    CHECK(rc == 0, "%s: layer-streamed init runs: %s", init_method_name(meth), st.msg);
+    CHECK(!memcmp(a.params, b.params, a.n_params * sizeof(float)), "%s: layer-streamed adapters == all-at-once, bit for bit",
+          init_method_name(meth));
+    int same = 1;
+    for (int i = 0; i < c.n_layers * LIN_COUNT; i++) {
+        size_t rows = (size_t)quant_tensor_rows(a.qbase[i]), nn = rows * quant_tensor_cols(a.qbase[i]);
+        float *x = xmalloc(nn * sizeof(float)), *y = xmalloc(nn * sizeof(float));
+        quant_dequantize_rows(a.qbase[i], 0, (int)rows, x);
+        quant_dequantize_rows(b.qbase[i], 0, (int)rows, y);
+        same &= !memcmp(x, y, nn * sizeof(float));
+        free(x); free(y);
+    }
+    CHECK(same, "%s: layer-streamed packed bases == all-at-once, bit for bit", init_method_name(meth));
+    calib_batches_free(&cb);
+    calib_set_free(&set);
+    weights_source_close(src);
+    model_free(&a);
+    model_free(&b);
+    text_free(&ts);
+    tok_free(tok);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--child-load")) return child_load(argv[2]);
     qp_status st = {0};
@@ -169,6 +227,8 @@ int main(int argc, char **argv) {
     test_packed_equals_fp32(mid);
     test_setup_equals(tiny, "qlora");
     test_setup_equals(tiny, "loftq");
+    const init_method streamed[] = {INIT_LQER, INIT_QERA_APPROX, INIT_QERA_EXACT, INIT_SRR, INIT_ZEROQUANT_V2, INIT_LOFTQ};
+    for (size_t i = 0; i < sizeof streamed / sizeof streamed[0]; i++) test_streamed_equals(tiny, streamed[i]);
     char cmd[9000];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", mid, tiny);
     if (system(cmd)) printf("# could not remove %s\n", mid);
