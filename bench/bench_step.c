@@ -30,7 +30,9 @@ int main(int argc, char **argv) {
     la_set_threads(threads);
     qp_status st = {0};
     ModelWeights w;
-    if (weights_alloc(&w, &c, &st) != 0) qp_die("%s", st.msg);
+    // Over a quantized base no fp32 copy of the linears exists (issue 12): they are drawn one at a
+    // time into a staging buffer and packed; only embeddings and norms are fp32.
+    if (weights_alloc_packed(&w, &c, fmt_name ? 0x7fu : 0u, &st) != 0) qp_die("%s", st.msg);
     qp_rng rng; rng_seed(&rng, 0);
     for (size_t i = 0; i < w.n_floats; i++) w.mem[i] = 0.02f * rng_normal(&rng);
     for (int i = 0; i < c.n_layers * c.dim; i++) w.attn_norm[i] = w.ffn_norm[i] = 1.0f;
@@ -41,8 +43,14 @@ int main(int argc, char **argv) {
     if (fmt_name) {
         quant_format f;
         if (quant_parse_format(fmt_name, 0, 0, &f, &st) != 0) qp_die("%s", st.msg);
-        model_quantize_base(&m, &f, 0x7f);
-        // the fp32 copies of quantized linears are no longer needed by the step
+        float *stage = xmalloc((size_t)(c.hidden_dim > c.dim ? c.hidden_dim : c.dim) * c.dim * sizeof(float));
+        for (int l = 0; l < c.n_layers; l++)
+            for (int k = 0; k < LIN_COUNT; k++) {
+                Linear lin = model_linear(&m, l, k);
+                for (size_t i = 0; i < (size_t)lin.out * lin.in; i++) stage[i] = 0.02f * rng_normal(&rng);
+                m.qbase[l * LIN_COUNT + k] = quant_tensor_quantize(stage, lin.out, lin.in, &f);
+            }
+        free(stage);
     }
     model_alloc_acts(&m, B, T);
     adamw_state opt;

@@ -242,6 +242,7 @@ int export_safetensors_write(const char *path, const export_tensor *t, int n, ex
     for (int i = 0; i < n; i++) {
         const export_tensor *e = &t[ord[i]];
         QP_ASSERT(e->ndim == 1 || e->ndim == 2);
+        QP_ASSERT(!e->data != !e->fill && !(e->fill && e->rope_heads));
         QP_ASSERT(!strpbrk(e->name, "\"\\"));   // names are ours: plain ASCII, no escaping needed
         if (i && !strcmp(e->name, t[ord[i - 1]].name)) {
             free(ord);
@@ -272,6 +273,7 @@ int export_safetensors_write(const char *path, const export_tensor *t, int n, ex
     free(h.p);
     enum { CHUNK = 1 << 16 };
     unsigned char *bytes = xmalloc(CHUNK * 4);
+    float *chunk = xmalloc(CHUNK * sizeof(float));
     for (int i = 0; i < n && !o.failed; i++) {
         const export_tensor *e = &t[ord[i]];
         size_t numel = tensor_numel(e);
@@ -285,18 +287,35 @@ int export_safetensors_write(const char *path, const export_tensor *t, int n, ex
         }
         for (size_t k = 0; k < numel; k += CHUNK) {
             size_t m = numel - k < CHUNK ? numel - k : CHUNK;
-            encode(bytes, src + k, m, dt);
+            if (e->fill) e->fill(chunk, k, m, e->ctx);
+            encode(bytes, e->fill ? chunk : src + k, m, dt);
             out_write(&o, bytes, m * DT_BYTES[dt]);
         }
         free(perm);
     }
+    free(chunk);
     free(bytes);
     free(ord);
     return out_close(&o);
 }
 
+int export_safetensors_index_write(const char *path, const char *const *names, const char *const *files, int n,
+                                   uint64_t total_size, qp_status *st) {
+    Out o;
+    if (out_open(&o, path, st)) return -1;
+    out_printf(&o, "{\n  \"metadata\": {\"total_size\": %llu},\n  \"weight_map\": {", (unsigned long long)total_size);
+    for (int i = 0; i < n; i++) {
+        out_printf(&o, "%s\n    ", i ? "," : "");
+        out_json_str(&o, names[i]);
+        out_printf(&o, ": ");
+        out_json_str(&o, files[i]);
+    }
+    out_printf(&o, "\n  }\n}\n");
+    return out_close(&o);
+}
+
 // ---- Hugging Face directory ------------------------------------------------------------------------
-static int write_hf_config(const char *path, const ModelConfig *c, const export_hf_opts *opt, qp_status *st) {
+int export_write_hf_config(const char *path, const ModelConfig *c, const export_hf_opts *opt, qp_status *st) {
     Out o;
     if (out_open(&o, path, st)) return -1;
     char eps[40], theta[40];
@@ -352,7 +371,7 @@ int export_write_hf(const char *dir, const ModelConfig *c, const ModelWeights *w
     if (config_validate(c, dir, st)) return -1;
     if (c->n_layers > MODEL_MAX_LAYERS) return qp_fail(st, "%s: at most %d layers, found %d", dir, MODEL_MAX_LAYERS, c->n_layers);
     char path[EXPORT_PATH_MAX];
-    if (join(path, sizeof path, dir, "config.json", st) || write_hf_config(path, c, opt, st)) return -1;
+    if (join(path, sizeof path, dir, "config.json", st) || export_write_hf_config(path, c, opt, st)) return -1;
 
     const int64_t C = c->dim, H = c->hidden_dim, V = c->vocab_size, HS = config_head_size(c);
     const int64_t QD = c->n_heads * HS, KVD = c->n_kv_heads * HS;
@@ -362,7 +381,7 @@ int export_write_hf(const char *dir, const ModelConfig *c, const ModelWeights *w
     // NAME_FMT takes the layer index; the global names use "%.0d" (precision 0 prints 0 as nothing).
 #define ADD(NAME_FMT, L, DATA, ND, R, CC, RH) do { \
         snprintf(names[n], sizeof names[n], NAME_FMT, L); \
-        t[n] = (export_tensor){names[n], (DATA), (ND), {(R), (CC)}, (RH)}; n++; } while (0)
+        t[n] = (export_tensor){names[n], (DATA), (ND), {(R), (CC)}, (RH), NULL, NULL}; n++; } while (0)
     ADD("model.embed_tokens.weight%.0d", 0, w->tok_emb, 2, V, C, 0);
     ADD("model.norm.weight%.0d", 0, w->final_norm, 1, C, 0, 0);
     if (!c->tied_embeddings) ADD("lm_head.weight%.0d", 0, w->lm_head, 2, V, C, 0);
@@ -481,20 +500,20 @@ int export_write_peft(const char *dir, const Model *m, const export_peft_opts *o
             model_lin_shape(c, k, &oc, &ic);
             const char *grp = k <= LIN_O ? "self_attn" : "mlp";
             snprintf(names[n], sizeof names[n], "base_model.model.model.layers.%d.%s.%s.lora_A.weight", l, grp, lin_names[k]);
-            t[n] = (export_tensor){names[n], m->A[i], 2, {R, ic}, 0};
+            t[n] = (export_tensor){names[n], m->A[i], 2, {R, ic}, 0, NULL, NULL};
             n++;
             // B's rows index q/k output features, which HF orders rotate-half: permute them as the
             // base rows are, so (B·A) permutes with W and the merge commutes with the export.
             int rh = k == LIN_Q ? c->n_heads : k == LIN_K ? c->n_kv_heads : 0;
             snprintf(names[n], sizeof names[n], "base_model.model.model.layers.%d.%s.%s.lora_B.weight", l, grp, lin_names[k]);
-            t[n] = (export_tensor){names[n], m->B[i], 2, {oc, R}, rh};
+            t[n] = (export_tensor){names[n], m->B[i], 2, {oc, R}, rh, NULL, NULL};
             n++;
         }
     if (m->head != HEAD_LM) {
         // The issue's name (PEFT's in-memory ModulesToSaveWrapper key) and the name PEFT's
         // save_pretrained writes and load_adapter expects (adapter name stripped): same data.
-        t[n++] = (export_tensor){"base_model.model.score.modules_to_save.default.weight", m->w.score, 2, {c->n_labels, c->dim}, 0};
-        t[n++] = (export_tensor){"base_model.model.score.weight", m->w.score, 2, {c->n_labels, c->dim}, 0};
+        t[n++] = (export_tensor){"base_model.model.score.modules_to_save.default.weight", m->w.score, 2, {c->n_labels, c->dim}, 0, NULL, NULL};
+        t[n++] = (export_tensor){"base_model.model.score.weight", m->w.score, 2, {c->n_labels, c->dim}, 0, NULL, NULL};
     }
     char path[EXPORT_PATH_MAX];
     int rc = join(path, sizeof path, dir, "adapter_model.safetensors", st) || export_safetensors_write(path, t, n, EXPORT_F32, st) ||

@@ -51,12 +51,20 @@ typedef struct {
     int ndim;            // 1 or 2
     int64_t shape[2];
     int rope_heads;
+    // Streaming source (data NULL): fill(dst, first, n, ctx) writes elements [first, first+n)
+    // into dst; called in increasing order of first, so a generator need not hold the tensor.
+    void (*fill)(float *dst, size_t first, size_t n, void *ctx);
+    void *ctx;
 } export_tensor;
 
 // Write a safetensors file: 8-byte little-endian header length, a JSON header of
 // {"__metadata__":{"format":"pt"}, name: {dtype, shape, data_offsets}} with the tensors sorted
 // by name (data in the same order, contiguous), padded with spaces to a multiple of 8 bytes.
 int export_safetensors_write(const char *path, const export_tensor *t, int n, export_dtype dt, qp_status *st);
+
+// model.safetensors.index.json: {"metadata":{"total_size":bytes},"weight_map":{name: file}}.
+int export_safetensors_index_write(const char *path, const char *const *names, const char *const *files, int n,
+                                   uint64_t total_size, qp_status *st);
 
 // ---- writers into an existing directory (normally a stage's tmp) -----------------------------
 typedef struct {
@@ -66,6 +74,8 @@ typedef struct {
     const char *tokenizer;   // SentencePiece model copied as tokenizer.model, or NULL
 } export_hf_opts;
 
+// config.json alone (what export_write_hf writes first).
+int export_write_hf_config(const char *path, const ModelConfig *cfg, const export_hf_opts *o, qp_status *st);
 // config.json + model.safetensors (+ tokenizer.model). lm_head.weight only when untied,
 // score.weight when cfg->n_labels > 0; q/k rows permuted to HF's order.
 int export_write_hf(const char *dir, const ModelConfig *cfg, const ModelWeights *w, const export_hf_opts *o,

@@ -35,6 +35,39 @@ int la_dgesdd(int m, int n, double *a, double *s, double *U, double *Vt, qp_stat
     return 0;
 }
 
+int la_dpotrf_lower(int n, double *a, qp_status *st) {
+    lapack_int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', n, a, n);
+    if (info > 0) return 1;
+    if (info < 0) return qp_fail(st, "LAPACKE_dpotrf failed on a %dx%d matrix (info %d)", n, n, (int)info);
+    for (int i = 0; i < n; i++) memset(a + (size_t)i * n + i + 1, 0, (size_t)(n - i - 1) * sizeof(double));
+    return 0;
+}
+
+void la_dtrmm_lower(int trans, int n, int k, const double *L, double *B, int ldb) {
+    if (n == 0 || k == 0) return;
+    cblas_dtrmm(CblasRowMajor, CblasLeft, CblasLower, tr(trans), CblasNonUnit, n, k, 1.0, L, n, B, ldb);
+}
+
+void la_dtrsm_lower(int trans, int n, int k, const double *L, double *B, int ldb) {
+    if (n == 0 || k == 0) return;
+    cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, tr(trans), CblasNonUnit, n, k, 1.0, L, n, B, ldb);
+}
+
+int la_dsyevr_top(int n, double *a, int k, double *w, double *z, qp_status *st) {
+    if (k <= 0) return 0;
+    lapack_int m = 0;
+    lapack_int *isuppz = xmalloc(2 * (size_t)(k > 0 ? k : 1) * sizeof(lapack_int));
+    double *wall = xmalloc((size_t)n * sizeof(double));
+    lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'I', 'U', n, a, n, 0.0, 0.0, n - k + 1, n, 0.0, &m,
+                                     wall, z, k, isuppz);
+    memcpy(w, wall, (size_t)k * sizeof(double));
+    free(wall);
+    free(isuppz);
+    if (info != 0 || m != k)
+        return qp_fail(st, "LAPACKE_dsyevr failed on a %dx%d matrix (info %d, %d of %d eigenpairs)", n, n, (int)info, (int)m, k);
+    return 0;
+}
+
 const char *la_corename(void) { return openblas_get_corename(); }
 void la_set_threads(int n) { openblas_set_num_threads(n); }
 int la_get_threads(void) { return openblas_get_num_threads(); }

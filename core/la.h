@@ -19,6 +19,19 @@ int la_dsyevd(int n, double *a, double *w, qp_status *st);
 // p = min(m,n), singular values descending (dgesdd). Returns 0 or -1.
 int la_dgesdd(int m, int n, double *a, double *s, double *U, double *Vt, qp_status *st);
 
+// Cholesky factor of a symmetric positive-definite (n,n) row-major matrix: on success the lower
+// triangle of a holds L with a = L·Lᵀ (the strict upper triangle is zeroed). Returns 0, or 1
+// when a is not positive definite (a is then undefined), or -1 on any other failure.
+int la_dpotrf_lower(int n, double *a, qp_status *st);
+// B (n,k) ← Lᵀ·B (trans 1) or L·B (trans 0), L (n,n) lower triangular (dtrmm).
+void la_dtrmm_lower(int trans, int n, int k, const double *L, double *B, int ldb);
+// B (n,k) ← L⁻ᵀ·B (trans 1) or L⁻¹·B (trans 0), L lower triangular (dtrsm).
+void la_dtrsm_lower(int trans, int n, int k, const double *L, double *B, int ldb);
+// The k largest eigenvalues of a symmetric (n,n) row-major matrix (destroyed), ascending, in
+// w (k), and their eigenvectors as the columns of z (n,k) (dsyevr with an index range: the
+// other n−k vectors are never computed). Returns 0 or -1.
+int la_dsyevr_top(int n, double *a, int k, double *w, double *z, qp_status *st);
+
 // OpenBLAS kernel name ("SkylakeX", "Prescott", ...) and thread control.
 const char *la_corename(void);
 void la_set_threads(int n);

@@ -53,6 +53,9 @@ struct InitWorkspace {
     double *evec, *Vs;   // (IC,IC) eigenvectors, eigenvectors with scaled columns
     double *eig, *S, *Sinv; // (IC)
     float *F1, *F2;      // (OC,IC) float scratch: what is quantized, a candidate W~
+    // qera-exact's factor of R (Rh, Rih for EIGEN; the Cholesky L in Rh) is valid for:
+    const CalibStats *fac_key; int64_t fac_count; int fac_route; double fac_floor; uint64_t fac_print;
+    double ridge;        // δ of the Cholesky factor in Rh (L·Lᵀ = R + δI)
 };
 
 static void ws_free_buffers(InitWorkspace *ws) {
@@ -77,6 +80,31 @@ static void ws_alloc_buffers(InitWorkspace *ws) {
     ws->Rh = dalloc(ic, ic); ws->Rih = dalloc(ic, ic); ws->evec = dalloc(ic, ic); ws->Vs = dalloc(ic, ic);
     ws->eig = dalloc(ic, 1); ws->S = dalloc(ic, 1); ws->Sinv = dalloc(ic, 1);
     ws->F1 = xmalloc(oc * ic * sizeof(float)); ws->F2 = xmalloc(oc * ic * sizeof(float));
+    ws->fac_key = NULL;
+}
+
+void init_workspace_forget(InitWorkspace *ws) { ws->fac_key = NULL; }
+
+// FNV-1a over Σx² and the diagonal of Σxᵀx: a statistics object freed and another allocated at
+// the same address (same count) must not pass for the factored one.
+static uint64_t stats_print(const CalibStats *c) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < c->n; i++) {
+        double v[2] = {c->sum_sq[i], c->xtx ? c->xtx[(size_t)i * c->n + i] : 0.0};
+        const unsigned char *b = (const unsigned char *)v;
+        for (size_t j = 0; j < sizeof v; j++) { h ^= b[j]; h *= 0x100000001b3ULL; }
+    }
+    return h;
+}
+
+static int factor_cached(const InitWorkspace *ws, const CalibStats *c, int route, double floor) {
+    return ws->fac_key == c && ws->fac_count == c->count && ws->fac_route == route && ws->fac_floor == floor &&
+           ws->fac_print == stats_print(c);
+}
+
+static void factor_remember(InitWorkspace *ws, const CalibStats *c, int route, double floor) {
+    ws->fac_key = c; ws->fac_count = c->count; ws->fac_route = route; ws->fac_floor = floor;
+    ws->fac_print = stats_print(c);
 }
 
 InitWorkspace *init_workspace_alloc(int OC, int IC, int R) {
@@ -181,6 +209,8 @@ static void diag_scale(InitWorkspace *ws, const CalibStats *c, int use_abs, doub
 // floor·λ_max (the same floored spectrum in both, so Rih·Rh = I).
 static int sqrt_second_moment(InitWorkspace *ws, const CalibStats *c, double floor, qp_status *st) {
     int n = c->n;
+    if (factor_cached(ws, c, INIT_EXACT_EIGEN, floor)) return 0;
+    ws->fac_key = NULL;
     calib_second_moment(c, ws->evec);
     if (la_dsyevd(n, ws->evec, ws->eig, st)) return -1;
     double lmax = ws->eig[n - 1];
@@ -195,6 +225,96 @@ static int sqrt_second_moment(InitWorkspace *ws, const CalibStats *c, double flo
             }
         // V diag(f) Vᵀ
         la_dgemm(0, 1, n, n, n, 1.0, ws->Vs, n, ws->evec, n, 0.0, pass == 0 ? ws->Rh : ws->Rih, n);
+    }
+    factor_remember(ws, c, INIT_EXACT_EIGEN, floor);
+    return 0;
+}
+
+// Cholesky factor L of R + δI into ws->Rh (lower), δ = floor·max_i R_ii, grown ×100 while the
+// factorisation fails (R rank-deficient or numerically indefinite), up to 1e-2·max_i R_ii. An
+// all-zero R gives L = I (no weighting), as the eigen route does.
+static int cholesky_second_moment(InitWorkspace *ws, const CalibStats *c, double floor, qp_status *st) {
+    int n = c->n;
+    if (factor_cached(ws, c, INIT_EXACT_CHOLESKY, floor)) return 0;
+    ws->fac_key = NULL;
+    calib_second_moment(c, ws->Rih);  // R, kept for the retries
+    double dmax = 0;
+    for (int i = 0; i < n; i++) if (ws->Rih[(size_t)i * n + i] > dmax) dmax = ws->Rih[(size_t)i * n + i];
+    size_t nn = (size_t)n * n;
+    if (!(dmax > 0)) {
+        memset(ws->Rh, 0, nn * sizeof(double));
+        for (int i = 0; i < n; i++) ws->Rh[(size_t)i * n + i] = 1.0;
+        ws->ridge = 0;
+        factor_remember(ws, c, INIT_EXACT_CHOLESKY, floor);
+        return 0;
+    }
+    for (double ridge = floor * dmax;; ridge *= 100) {
+        if (ridge > 1e-2 * dmax)
+            return qp_fail(st, "qera-exact: Cholesky of E[xᵀx] (n=%d) failed even with a ridge of 1e-2·max diagonal", n);
+        memcpy(ws->Rh, ws->Rih, nn * sizeof(double));
+        for (int i = 0; i < n; i++) ws->Rh[(size_t)i * n + i] += ridge;
+        int rc = la_dpotrf_lower(n, ws->Rh, st);
+        if (rc < 0) return -1;
+        if (rc == 0) { ws->ridge = ridge; break; }
+    }
+    factor_remember(ws, c, INIT_EXACT_CHOLESKY, floor);
+    return 0;
+}
+
+// The Cholesky route's low-rank step (see init_exact_route): M = Lᵀ·Ep (IC,OC); its top-k
+// singular triplets from the k largest eigenpairs of the smaller Gram matrix; A, B from
+// L⁻ᵀ·U_k, σ and V_k. *resid is the objective on R itself: ‖M‖²_F − Σσ_j² is tr(Dᵀ(R+δI)D) for
+// D = E_p − C_p (k ≪ min(IC,OC): no cancellation to speak of), less the ridge's δ‖D‖²_F.
+static int lowrank_cholesky(InitWorkspace *ws, const double *Ep, int IC, int OC, int k, float s, float *A, float *B,
+                            double *resid, qp_status *st) {
+    size_t n = (size_t)IC * OC;
+    memcpy(ws->M, Ep, n * sizeof(double));
+    la_dtrmm_lower(1, IC, OC, ws->Rh, ws->M, OC);
+    double fro = 0;
+    for (size_t i = 0; i < n; i++) fro += ws->M[i] * ws->M[i];
+    int p = IC < OC ? IC : OC;
+    double *G = ws->evec, *Z = ws->U, *w = ws->eig;  // (p,p), (p,k), (k)
+    if (IC <= OC) la_dgemm(0, 1, IC, IC, OC, 1.0, ws->M, OC, ws->M, OC, 0.0, G, p);   // M Mᵀ: Z = U_k
+    else la_dgemm(1, 0, OC, OC, IC, 1.0, ws->M, OC, ws->M, OC, 0.0, G, p);            // Mᵀ M: Z = V_k
+    if (la_dsyevr_top(p, G, k, w, Z, st)) return -1;
+    double kept = 0;
+    for (int j = 0; j < k; j++) {  // descending order: component j is eigenpair k-1-j
+        double l = w[k - 1 - j] > 0 ? w[k - 1 - j] : 0.0;
+        ws->sv[j] = sqrt(l);
+        kept += l;
+    }
+    // The other side: V_kᵀ = Σ⁻¹U_kᵀM (IC ≤ OC) or U_k = M V_k Σ⁻¹; a zero σ adds nothing.
+    for (int j = 0; j < k; j++) {
+        int src = k - 1 - j;
+        double inv = ws->sv[j] > 0 ? 1.0 / ws->sv[j] : 0.0;
+        if (IC <= OC) {
+            for (int i = 0; i < IC; i++) ws->L[(size_t)i * k + j] = Z[(size_t)i * k + src];
+            for (int o = 0; o < OC; o++) {
+                double acc = 0;
+                for (int i = 0; i < IC; i++) acc += Z[(size_t)i * k + src] * ws->M[(size_t)i * OC + o];
+                ws->Vt[(size_t)j * OC + o] = acc * inv;
+            }
+        } else {
+            for (int o = 0; o < OC; o++) ws->Vt[(size_t)j * OC + o] = Z[(size_t)o * k + src];
+            for (int i = 0; i < IC; i++) {
+                double acc = 0;
+                for (int o = 0; o < OC; o++) acc += ws->M[(size_t)i * OC + o] * Z[(size_t)o * k + src];
+                ws->L[(size_t)i * k + j] = acc * inv;
+            }
+        }
+    }
+    la_dtrsm_lower(1, IC, k, ws->Rh, ws->L, k);  // L⁻ᵀ U_k: back to the unweighted space
+    write_factors(ws->L, k, ws->sv, ws->Vt, IC, OC, k, s, A, B, k, 0);
+    if (resid) {
+        double dd = 0;
+        if (ws->ridge > 0) {  // ‖D‖²_F with C_p = (L⁻ᵀU_k·diag σ)·V_kᵀ formed in ws->P
+            for (int i = 0; i < IC; i++)
+                for (int j = 0; j < k; j++) ws->Up[(size_t)i * ws->R + j] = ws->L[(size_t)i * k + j] * ws->sv[j];
+            la_dgemm(0, 0, IC, OC, k, 1.0, ws->Up, ws->R, ws->Vt, OC, 0.0, ws->P, OC);
+            for (size_t i = 0; i < n; i++) dd += (Ep[i] - ws->P[i]) * (Ep[i] - ws->P[i]);
+        }
+        double e = fro - kept - ws->ridge * dd;
+        *resid = e > 0 ? e : 0.0;
     }
     return 0;
 }
@@ -355,6 +475,11 @@ int init_adapter(InitWorkspace *ws, const InitOptions *o, const float *W, int OC
     if (o->method == INIT_LQER || o->method == INIT_QERA_APPROX) {
         diag_scale(ws, stats, o->method == INIT_LQER, floor);
         wk = WEIGHT_DIAG;
+    } else if (o->method == INIT_QERA_EXACT && o->exact_route == INIT_EXACT_CHOLESKY) {
+        if (cholesky_second_moment(ws, stats, floor, st)) return -1;
+        o->fakeq(Wq, W, OC, IC, o->fakeq_ctx);
+        error_transposed(ws->Ep, W, Wq, OC, IC);
+        return lowrank_cholesky(ws, ws->Ep, IC, OC, k, o->scale, A, B, &info->est_error, st);
     } else if (o->method == INIT_QERA_EXACT) {
         if (sqrt_second_moment(ws, stats, floor, st)) return -1;
         wk = WEIGHT_FULL;

@@ -55,6 +55,17 @@ void init_fakeq_quant(float *out, const float *w, int rows, int cols, const void
 // d gets the finite correction dᵀE_p V_k V_kᵀ (the √floor factors cancel), never NaN.
 #define INIT_EIG_FLOOR_DEFAULT 1e-10
 
+// How qera-exact solves min over rank-k C of ‖(E−C)·X‖ (issue 12). With R = E[xᵀx] = F·Fᵀ for any
+// factor F, the objective is ‖Fᵀ(E_p − C_p)‖_F and its minimiser C_p = F⁻ᵀ[Fᵀ·E_p]_k does not
+// depend on the factor chosen:
+//  - CHOLESKY (default): F = L, R + δI = L·Lᵀ (dpotrf, n³/3 flops) with a ridge δ = floor·max_i R_ii
+//    (×100 per retry while R + δI is not numerically positive definite: a rank-deficient R), then
+//    only the top k singular triplets of Lᵀ·E_p, from the k largest eigenpairs of its smaller
+//    Gram matrix (dsyevr with an index range); the discarded error is ‖Lᵀ·E_p‖² − Σσ_j².
+//  - EIGEN: F = R^½ from dsyevd with eigenvalues floored at floor·λ_max, and a full dgesdd of
+//    R^½·E_p — the paper's matrix square root; kept as an option and as the tests' oracle.
+typedef enum { INIT_EXACT_CHOLESKY = 0, INIT_EXACT_EIGEN, INIT_EXACT_ROUTE_COUNT } init_exact_route;
+
 typedef struct {
     init_method method;
     int rank;                 // k ≥ 0; 0 returns W~ only
@@ -65,6 +76,7 @@ typedef struct {
     int srr_keep;             // k' in [0,k] to fix it, or -1 to choose it (see srr below)
     double eig_floor;         // 0 means INIT_EIG_FLOOR_DEFAULT
     qp_rng *rng;              // qlora only
+    init_exact_route exact_route; // qera-exact only (above); default INIT_EXACT_CHOLESKY
 } InitOptions;
 
 // Defaults: rank 0, scale 1, loftq_iters 5, srr_keep -1, eig_floor default, no quantizer.
@@ -82,6 +94,10 @@ typedef struct InitWorkspace InitWorkspace;
 InitWorkspace *init_workspace_alloc(int OC, int IC, int R);
 void init_workspace_fit(InitWorkspace *ws, int OC, int IC, int R);
 void init_workspace_free(InitWorkspace *ws);
+// The workspace keeps qera-exact's factor of R between calls on the SAME CalibStats (q, k and v
+// share one input, gate and up another: one factorisation each). Call this whenever a statistics
+// object may have been freed or changed (a new layer), so no stale factor is reused.
+void init_workspace_forget(InitWorkspace *ws);
 
 // Initialise one linear: W (OC,IC) → Wq (OC,IC) = W~, A (R,IC), B (OC,R) with R = o->rank.
 // stats (n = IC) is needed by lqer/qera-*/srr (qera-exact with xtx). info may be NULL.

@@ -134,18 +134,25 @@ int init_model_apply(Model *m, const InitModelOptions *o, const CalibSet *stats,
     if ((size_t)maxOC * maxIC < ((size_t)1 << 20)) la_set_threads(1);
     InitWorkspace *ws = init_workspace_alloc(maxOC, maxIC, R);
     float *Wq = xmalloc((size_t)maxOC * maxIC * sizeof(float)), *chk = xmalloc((size_t)maxOC * maxIC * sizeof(float));
+    float *Wsrc = o->source ? xmalloc((size_t)maxOC * maxIC * sizeof(float)) : NULL;
     qp_rng rng;
     rng_seed(&rng, o->seed ^ 0x4c6f5241ULL);  // setup_init_lora's stream
     double bits = 0, nw = 0, t_all = qp_now();
     int rc = 0;
     for (int l = 0; l < c->n_layers && rc == 0; l++) {
         double t0 = qp_now();
+        init_workspace_forget(ws);  // one factor of E[xᵀx] per distinct input of this layer
         for (int k = 0; k < LIN_COUNT && rc == 0; k++) {
             int i = l * LIN_COUNT + k, OC, IC;
             const int adapted = R > 0 && m->A[i] != NULL;
             const int packed = qmask >> k & 1u;
             if (!adapted && !packed) continue;
             const float *W = lin_weight(m, l, k, &OC, &IC);
+            if (!W) {  // packed at load: read this one linear from the checkpoint
+                if (!o->source) { rc = qp_fail(st, "layer %d %s: no fp32 weight and no checkpoint to read it from", l, lin_names[k]); break; }
+                if (weights_source_read(o->source, weights_lin_tensor(k), l, Wsrc, st)) { rc = -1; break; }
+                W = Wsrc;
+            }
             FakeqRecord rec = {packed ? &o->fmt : NULL, W, NULL, NULL, NULL, 0};
             if (packed && o->plain) { rec.plain_wq = o->plain->wq[i]; rec.plain_q = o->plain->q[i]; }
             InitOptions io;
@@ -157,6 +164,7 @@ int init_model_apply(Model *m, const InitModelOptions *o, const CalibSet *stats,
             io.loftq_iters = o->loftq_iters;
             io.srr_keep = o->srr_keep;
             if (o->eig_floor > 0) io.eig_floor = o->eig_floor;
+            io.exact_route = o->exact_route;
             io.rng = &rng;
             InitInfo info;
             const CalibStats *cs = stats && init_method_needs_stats(o->method) ? calib_set_get(stats, l, (lin_kind)k) : NULL;
@@ -197,7 +205,7 @@ int init_model_apply(Model *m, const InitModelOptions *o, const CalibSet *stats,
     }
     rep->seconds = qp_now() - t_all;
     rep->bits_per_weight = nw > 0 ? bits / nw : 0;
-    free(Wq); free(chk);
+    free(Wq); free(chk); free(Wsrc);
     init_workspace_free(ws);
     la_set_threads(threads);
     return rc;

@@ -44,9 +44,12 @@ typedef struct {
     int loftq_iters;         // default 5
     int srr_keep;            // -1 automatic (adapter_init.h)
     double eig_floor;        // 0: INIT_EIG_FLOOR_DEFAULT
+    init_exact_route exact_route; // qera-exact: Cholesky (default) or eigen (adapter_init.h)
     uint64_t seed;           // qlora's A
     const InitQuantCache *plain;  // optional cache of the same format and mask (NULL: quantize here)
     int log_layers;          // 1: one qp_info line per layer with its time
+    WeightsSource *source;   // where W is read, one linear at a time, when m has no fp32 copy of it
+                             // (loaded with packed bases, model/weights.h); NULL: m->w
 } InitModelOptions;
 
 void init_model_options_default(InitModelOptions *o, init_method method, const quant_format *fmt);

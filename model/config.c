@@ -5,6 +5,7 @@
 #include "core/check.h"
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #define MODEL_MAX_DIM     65536
 #define MODEL_MAX_LAYERS  64
@@ -46,4 +47,25 @@ int config_validate(const ModelConfig *c, const char *what, qp_status *st) {
         return qp_fail(st, "%s: weight buffer size must fit in size_t, found an overflow (dim %d, hidden %d, layers %d, vocab %d)",
                        what, c->dim, c->hidden_dim, c->n_layers, c->vocab_size);
     return 0;
+}
+
+// dim, hidden, layers, heads, kv heads, vocab, context; all untied, eps 1e-5, theta 10000 (the
+// published TinyLlama-1.1B and Llama-2-7B configs; the test shapes keep Llama-2's vocabulary so
+// they use its tokenizer).
+static const struct { const char *name; int C, H, L, NH, NKV, V, T; } PRESETS[] = {
+    {"tinyllama-1.1b", 2048, 5632, 22, 32, 4, 32000, 2048},
+    {"llama2-7b", 4096, 11008, 32, 32, 32, 32000, 4096},
+    {"mid-44m", 512, 1376, 4, 8, 4, 32000, 512},
+    {"tiny-2l", 64, 176, 2, 4, 2, 32000, 128},
+};
+
+int config_preset(const char *name, ModelConfig *c, qp_status *st) {
+    size_t n = sizeof PRESETS / sizeof PRESETS[0];
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(name, PRESETS[i].name)) continue;
+        *c = (ModelConfig){PRESETS[i].C, PRESETS[i].H, PRESETS[i].L, PRESETS[i].NH, PRESETS[i].NKV, PRESETS[i].V,
+                           PRESETS[i].T, 1e-5f, 10000.0f, 0, 0};
+        return 0;
+    }
+    return qp_fail(st, "shape '%s': expected tinyllama-1.1b, llama2-7b, mid-44m or tiny-2l", name);
 }

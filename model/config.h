@@ -22,5 +22,9 @@ typedef struct {
 // Check ranges and divisibility (dim % n_heads, n_heads % n_kv_heads, even head size, sizes
 // small enough that every buffer size fits in size_t). `what` names the file for messages.
 int config_validate(const ModelConfig *c, const char *what, qp_status *st);
+// Named shapes of real and test models (random weights come from checkpoints/random_model.h):
+// "tinyllama-1.1b", "llama2-7b", "mid-44m" (tests: tens of millions of parameters) and
+// "tiny-2l". Fills c and returns 0, or -1 with st listing the names.
+int config_preset(const char *name, ModelConfig *c, qp_status *st);
 static inline int config_head_size(const ModelConfig *c) { return c->dim / c->n_heads; }
 #endif

@@ -105,18 +105,6 @@ static void slot_shape(int s, const ModelConfig *c, size_t *rows, size_t *cols) 
     }
 }
 
-static float *slot_dst(int s, const ModelConfig *c, const ModelWeights *w) {
-    if (s == SL_EMBED) return w->tok_emb;
-    if (s == SL_NORM) return w->final_norm;
-    if (s == SL_LM) return w->lm_head;
-    if (s == SL_SCORE) return w->score;
-    size_t l = (size_t)(s - SL_GLOBAL) / LK_COUNT, rows, cols;
-    slot_shape(s, c, &rows, &cols);
-    size_t per = rows * (cols ? cols : 1);
-    float *const base[LK_COUNT] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down, w->attn_norm, w->ffn_norm};
-    return base[(s - SL_GLOBAL) % LK_COUNT] + l * per;
-}
-
 // ---- files ------------------------------------------------------------------------------------
 static int join(char *out, size_t n, const char *dir, const char *name, qp_status *st) {
     if ((size_t)snprintf(out, n, "%s/%s", dir, name) >= n)
@@ -129,19 +117,6 @@ static int is_regular(const char *path) {
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-// Read exactly n bytes at off (pread loop: short reads are legal).
-static int pread_exact(int fd, void *p, size_t n, size_t off, const char *path, qp_status *st) {
-    unsigned char *b = p;
-    while (n) {
-        ssize_t r = pread(fd, b, n, (off_t)off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return qp_fail(st, "%s: readable data at byte %zu, found a read error (%s)", path, off, strerror(errno));
-        if (r == 0) return qp_fail(st, "%s: %zu more bytes at byte %zu, found end of file (file changed while loading?)", path, n, off);
-        b += r; off += (size_t)r; n -= (size_t)r;
-    }
-    return 0;
-}
-
 // Whole small text file into a malloc'd buffer, refusing anything larger than cap.
 static int read_text(const char *path, size_t cap, char **buf, size_t *len, qp_status *st) {
     *buf = NULL;
@@ -152,7 +127,7 @@ static int read_text(const char *path, size_t cap, char **buf, size_t *len, qp_s
     if ((size_t)sb.st_size > cap) { close(fd); return qp_fail(st, "%s: at most %zu bytes, found %lld", path, cap, (long long)sb.st_size); }
     char *b = malloc((size_t)sb.st_size + 1);
     if (!b) { close(fd); return qp_fail(st, "%s: memory for %lld bytes, found none", path, (long long)sb.st_size); }
-    if (pread_exact(fd, b, (size_t)sb.st_size, 0, path, st)) { free(b); close(fd); return -1; }
+    if (weights_pread_exact(fd, b, (size_t)sb.st_size, 0, path, st)) { free(b); close(fd); return -1; }
     close(fd);
     b[sb.st_size] = '\0';
     *buf = b;
@@ -347,7 +322,7 @@ static int scan_shard(const char *dir, int si, Shard *sh, const JsonValue *weigh
     size_t fsize = (size_t)sb.st_size;
     unsigned char lb[8];
     if (fsize < 8) return qp_fail(st, "%s: an 8-byte safetensors header length, found a %zu-byte file", path, fsize);
-    if (pread_exact(sh->fd, lb, 8, 0, path, st)) return -1;
+    if (weights_pread_exact(sh->fd, lb, 8, 0, path, st)) return -1;
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | lb[i];
     if (hlen > fsize - 8 || hlen > HF_MAX_HEADER_BYTES)
@@ -357,7 +332,7 @@ static int scan_shard(const char *dir, int si, Shard *sh, const JsonValue *weigh
     char *text = malloc(hlen ? hlen : 1);
     if (!text) return qp_fail(st, "%s: memory for a %llu-byte header, found none", path, (unsigned long long)hlen);
     JsonValue *hdr = NULL;
-    int rc = pread_exact(sh->fd, text, hlen, 8, path, st);
+    int rc = weights_pread_exact(sh->fd, text, hlen, 8, path, st);
     if (!rc) rc = json_parse(text, hlen, path, &hdr, st);
     free(text);
     if (rc) return -1;
@@ -397,56 +372,99 @@ static int scan_shard(const char *dir, int si, Shard *sh, const JsonValue *weigh
     return rc;
 }
 
-// ---- the loader -------------------------------------------------------------------------------
-static int load_tensor(int s, const Slot *sl, const Shard *sh, const ModelConfig *c, ModelWeights *w, float *scratch, qp_status *st) {
+// ---- the source ------------------------------------------------------------------------------
+enum { HF_CHUNK = 1 << 20 };  // elements converted per read: bounds the raw staging buffer
+
+typedef struct {
+    ModelConfig cfg;
+    Shard *shards;
+    int n_shards;
+    Slot *slots;
+    int n_slots;
+    unsigned char *raw;  // HF_CHUNK * 4 bytes
+    float *perm;         // one q/k tensor, for the RoPE row permutation
+} HfSource;
+
+static void hf_close(void *impl) {
+    HfSource *h = impl;
+    if (!h) return;
+    for (int i = 0; i < h->n_shards; i++) {
+        if (h->shards[i].fd >= 0) close(h->shards[i].fd);
+        free(h->shards[i].path);
+    }
+    free(h->shards);
+    free(h->slots);
+    free(h->raw);
+    free(h->perm);
+    free(h);
+}
+
+// The slot of ModelWeights tensor t (WT_*) at layer l.
+static int slot_for(int t, int l) {
+    static const int LAYER_KIND[WT_COUNT] = {-1, LK_ATTN_NORM, LK_Q, LK_K, LK_V, LK_O, LK_FFN_NORM, LK_GATE, LK_UP, LK_DOWN, -1, -1, -1};
+    if (t == WT_TOK) return SL_EMBED;
+    if (t == WT_FINAL) return SL_NORM;
+    if (t == WT_LM) return SL_LM;
+    if (t == WT_SCORE) return SL_SCORE;
+    return SL_GLOBAL + l * LK_COUNT + LAYER_KIND[t];
+}
+
+static int hf_read(void *impl, int t, int l, float *dst, qp_status *st) {
+    HfSource *h = impl;
+    const ModelConfig *c = &h->cfg;
+    int s = slot_for(t, l);
+    QP_ASSERT(s >= 0 && s < h->n_slots && h->slots[s].found);
+    const Slot *sl = &h->slots[s];
+    const Shard *sh = &h->shards[sl->found - 1];
     char name[128];
     slot_name(s, name, sizeof name);
     size_t rows, cols;
     slot_shape(s, c, &rows, &cols);
-    size_t n = rows * (cols ? cols : 1);
-    float *dst = slot_dst(s, c, w);
-    if (sl->dt == DT_F32) {
-        if (pread_exact(sh->fd, dst, n * 4, sl->offset, sh->path, st)) return -1;
-        weights_le32_to_host(dst, n);
-    } else {
-        unsigned char *raw = (unsigned char *)scratch;
-        if (pread_exact(sh->fd, raw, n * 2, sl->offset, sh->path, st)) return -1;
-        for (size_t i = 0; i < n; i++) {
-            uint16_t h = (uint16_t)(raw[2 * i] | raw[2 * i + 1] << 8);
-            dst[i] = sl->dt == DT_F16 ? quant_f16_to_f32(h) : quant_bf16_to_f32(h);
+    size_t n = rows * (cols ? cols : 1), eb = DT_BYTES[sl->dt];
+    for (size_t i = 0; i < n; i += HF_CHUNK) {
+        size_t m = n - i < HF_CHUNK ? n - i : HF_CHUNK;
+        if (weights_pread_exact(sh->fd, h->raw, m * eb, sl->offset + i * eb, sh->path, st)) return -1;
+        const unsigned char *raw = h->raw;
+        if (sl->dt == DT_F32) {
+            memcpy(dst + i, raw, m * 4);
+            weights_le32_to_host(dst + i, m);
+        } else {
+            for (size_t j = 0; j < m; j++) {
+                uint16_t v = (uint16_t)(raw[2 * j] | raw[2 * j + 1] << 8);
+                dst[i + j] = sl->dt == DT_F16 ? quant_f16_to_f32(v) : quant_bf16_to_f32(v);
+            }
         }
     }
     if (weights_check_finite(dst, n, 0, sh->path, name, st)) return -1;
     int k = s >= SL_GLOBAL ? (s - SL_GLOBAL) % LK_COUNT : -1;
     if (k == LK_Q || k == LK_K) {
         int nh = k == LK_Q ? c->n_heads : c->n_kv_heads;
-        weights_rows_hf_to_interleaved(scratch, dst, nh, config_head_size(c), c->dim);
-        memcpy(dst, scratch, n * sizeof(float));
+        weights_rows_hf_to_interleaved(h->perm, dst, nh, config_head_size(c), c->dim);
+        memcpy(dst, h->perm, n * sizeof(float));
     }
     return 0;
 }
 
-int weights_load_hf(const char *dir, ModelConfig *c, ModelWeights *w, qp_status *st) {
-    memset(w, 0, sizeof *w);
+int weights_hf_open(const char *dir, ModelConfig *c, WeightsSource **out, qp_status *st) {
+    *out = NULL;
     char path[4096];
     JsonValue *cfg = NULL, *index = NULL;
     const JsonValue *weight_map = NULL;
-    Shard *shards = NULL;
-    Slot *slots = NULL;
-    float *scratch = NULL;
-    int n_shards = 0, seqcls = 0, rc = -1;
+    HfSource *h = xcalloc(1, sizeof *h);
+    int seqcls = 0, rc = -1;
 
-    if (join(path, sizeof path, dir, "config.json", st)) return -1;
-    if (!is_regular(path)) return qp_fail(st, "%s: a Hugging Face model directory with config.json, found no %s", dir, path);
+    if (join(path, sizeof path, dir, "config.json", st)) goto done;
+    if (!is_regular(path)) { qp_fail(st, "%s: a Hugging Face model directory with config.json, found no %s", dir, path); goto done; }
     if (parse_json_file(path, &cfg, st) || parse_config(path, cfg, c, &seqcls, st)) goto done;
 
     // Which files hold the tensors: model.safetensors, else the index's weight_map.
-    shards = xcalloc(HF_MAX_SHARDS, sizeof *shards);
+    h->shards = xcalloc(HF_MAX_SHARDS, sizeof *h->shards);
+    Shard *shards = h->shards;
     if (join(path, sizeof path, dir, "model.safetensors", st)) goto done;
     if (is_regular(path)) {
         shards[0].path = xstrdup("model.safetensors");
         shards[0].fd = -1;
-        n_shards = 1;
+        h->n_shards = 1;
     } else {
         if (join(path, sizeof path, dir, "model.safetensors.index.json", st)) goto done;
         if (!is_regular(path)) {
@@ -468,20 +486,22 @@ int weights_load_hf(const char *dir, ModelConfig *c, ModelWeights *w, qp_status 
                 goto done;
             }
             int j = 0;
-            while (j < n_shards && strcmp(shards[j].path, f)) j++;
-            if (j < n_shards) continue;
-            if (n_shards == HF_MAX_SHARDS) { qp_fail(st, "%s: at most %d shards, found more", path, HF_MAX_SHARDS); goto done; }
-            shards[n_shards].path = xstrdup(f);
-            shards[n_shards].fd = -1;
-            n_shards++;
+            while (j < h->n_shards && strcmp(shards[j].path, f)) j++;
+            if (j < h->n_shards) continue;
+            if (h->n_shards == HF_MAX_SHARDS) { qp_fail(st, "%s: at most %d shards, found more", path, HF_MAX_SHARDS); goto done; }
+            shards[h->n_shards].path = xstrdup(f);
+            shards[h->n_shards].fd = -1;
+            h->n_shards++;
         }
     }
 
     // Scan every header before allocating anything big: all shapes and offsets are checked
     // against the files, so a config asking for absurd sizes fails here, not in calloc.
     int n_slots = SL_GLOBAL + c->n_layers * LK_COUNT;
-    slots = xcalloc((size_t)n_slots, sizeof *slots);
-    for (int i = 0; i < n_shards; i++)
+    h->n_slots = n_slots;
+    h->slots = xcalloc((size_t)n_slots, sizeof *h->slots);
+    Slot *slots = h->slots;
+    for (int i = 0; i < h->n_shards; i++)
         if (scan_shard(dir, i, &shards[i], weight_map, c, slots, st)) goto done;
     if (weight_map) {  // every name the index lists must have turned up in its shard
         for (size_t i = 0; i < weight_map->n; i++) {
@@ -503,31 +523,26 @@ int weights_load_hf(const char *dir, ModelConfig *c, ModelWeights *w, qp_status 
         else qp_fail(st, "%s: tensor %s, found no such tensor", dir, name);
         goto done;
     }
-
-    if (weights_alloc(w, c, st)) goto done;
-    size_t max_n = 0;
-    for (int s = 0; s < n_slots; s++) {
-        size_t rows, cols;
-        slot_shape(s, c, &rows, &cols);
-        if (rows * (cols ? cols : 1) > max_n) max_n = rows * (cols ? cols : 1);
-    }
-    scratch = malloc(max_n * sizeof(float));
-    if (!scratch) { qp_fail(st, "%s: memory for a %zu-float scratch buffer, found none", dir, max_n); goto done; }
-    for (int s = 0; s < n_slots; s++) {
-        if (!slots[s].found || (s == SL_LM && !load_lm)) continue;  // a tied lm_head is shape-checked only
-        if (load_tensor(s, &slots[s], &shards[slots[s].found - 1], c, w, scratch, st)) goto done;
-    }
+    h->cfg = *c;
+    h->raw = malloc((size_t)HF_CHUNK * 4);
+    h->perm = malloc((size_t)c->dim * c->dim * sizeof(float));  // q (NH*HS = C rows) is the larger of q, k
+    if (!h->raw || !h->perm) { qp_fail(st, "%s: memory for the loader's staging buffers, found none", dir); goto done; }
+    WeightsSource *src = xcalloc(1, sizeof *src);
+    *src = (WeightsSource){hf_read, hf_close, h};
+    *out = src;
     rc = 0;
 done:
-    if (rc) weights_free(w);
-    free(scratch);
-    free(slots);
-    for (int i = 0; i < n_shards; i++) {
-        if (shards[i].fd >= 0) close(shards[i].fd);
-        free(shards[i].path);
-    }
-    free(shards);
+    if (rc) hf_close(h);
     json_free(index);
     json_free(cfg);
+    return rc;
+}
+
+int weights_load_hf(const char *dir, ModelConfig *c, ModelWeights *w, qp_status *st) {
+    WeightsSource *src;
+    memset(w, 0, sizeof *w);
+    if (weights_hf_open(dir, c, &src, st)) return -1;
+    int rc = weights_source_load(src, c, w, NULL, st);
+    weights_source_close(src);
     return rc;
 }

@@ -9,14 +9,17 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define AK42_MAGIC 0x616b3432u  // "ak42" as a little-endian uint32
 #define AK42_HEADER_BYTES 256
 #define LEGACY_HEADER_BYTES 28   // 7 int32
 
-// One tensor (or skipped block) of the file, in file order: `dst` NULL means skip.
-typedef struct { const char *name; float *dst; size_t n, per_layer; } Block;
+// One tensor (or skipped block) of the file, in file order: t is its WT_* tensor, -1 to skip.
+typedef struct { const char *name; int t; size_t n, per_layer; } Block;
 
 static uint32_t le32(const unsigned char *b) {
     return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
@@ -36,16 +39,16 @@ static int read_exact(FILE *f, void *p, size_t n, const char *path, const char *
     return qp_fail(st, "%s: %zu bytes of %s, found only %zu (file truncated)", path, n, what, got);
 }
 
-static int fill_blocks(Block *b, const ModelConfig *c, ModelWeights *w, int v1, size_t freq_floats) {
+static int fill_blocks(Block *b, const ModelConfig *c, int v1, size_t freq_floats) {
     size_t C = (size_t)c->dim, H = (size_t)c->hidden_dim, L = (size_t)c->n_layers, V = (size_t)c->vocab_size;
     size_t KVD = C / (size_t)c->n_heads * (size_t)c->n_kv_heads;
-    Block tok = {"token_embedding", w->tok_emb, V * C, 0}, an = {"rms_att", w->attn_norm, L * C, C},
-          wq = {"wq", w->wq, L * C * C, C * C}, wk = {"wk", w->wk, L * KVD * C, KVD * C},
-          wv = {"wv", w->wv, L * KVD * C, KVD * C}, wo = {"wo", w->wo, L * C * C, C * C},
-          fn = {"rms_ffn", w->ffn_norm, L * C, C}, w1 = {"w1", w->w_gate, L * H * C, H * C},
-          w2 = {"w2", w->w_down, L * C * H, C * H}, w3 = {"w3", w->w_up, L * H * C, H * C},
-          fin = {"rms_final", w->final_norm, C, 0}, freq = {"freq_cis", NULL, freq_floats, 0},
-          cls = {"wcls", w->lm_head, V * C, 0};
+    Block tok = {"token_embedding", WT_TOK, V * C, 0}, an = {"rms_att", WT_ATTN_NORM, L * C, C},
+          wq = {"wq", WT_WQ, L * C * C, C * C}, wk = {"wk", WT_WK, L * KVD * C, KVD * C},
+          wv = {"wv", WT_WV, L * KVD * C, KVD * C}, wo = {"wo", WT_WO, L * C * C, C * C},
+          fn = {"rms_ffn", WT_FFN_NORM, L * C, C}, w1 = {"w1", WT_GATE, L * H * C, H * C},
+          w2 = {"w2", WT_DOWN, L * C * H, C * H}, w3 = {"w3", WT_UP, L * H * C, H * C},
+          fin = {"rms_final", WT_FINAL, C, 0}, freq = {"freq_cis", -1, freq_floats, 0},
+          cls = {"wcls", WT_LM, V * C, 0};
     int k = 0;
     if (v1) {  // export.py version1_export: norms first, then the matrices
         b[k++] = an; b[k++] = fn; b[k++] = fin; b[k++] = tok;
@@ -58,8 +61,34 @@ static int fill_blocks(Block *b, const ModelConfig *c, ModelWeights *w, int v1, 
     return k;
 }
 
-int weights_load_llama2c(const char *path, ModelConfig *c, ModelWeights *w, qp_status *st) {
-    memset(w, 0, sizeof *w);
+// An open llama2.c file: where each tensor starts (file order resolved at open).
+typedef struct {
+    char *path;
+    int fd;
+    Block blocks[WT_COUNT];   // by WT_* index; n = 0 when absent
+    size_t offset[WT_COUNT];  // byte offset of the tensor's first element
+} L2Source;
+
+static void l2_close(void *impl) {
+    L2Source *s = impl;
+    if (!s) return;
+    if (s->fd >= 0) close(s->fd);
+    free(s->path);
+    free(s);
+}
+
+static int l2_read(void *impl, int t, int l, float *dst, qp_status *st) {
+    L2Source *s = impl;
+    const Block *b = &s->blocks[t];
+    QP_ASSERT(b->n > 0);
+    size_t first = b->per_layer ? (size_t)l * b->per_layer : 0, n = b->per_layer ? b->per_layer : b->n;
+    if (weights_pread_exact(s->fd, dst, n * 4, s->offset[t] + first * 4, s->path, st)) return -1;
+    weights_le32_to_host(dst, n);
+    return weights_check_finite_at(dst, n, first, b->per_layer, s->path, b->name, st);
+}
+
+int weights_llama2c_open(const char *path, ModelConfig *c, WeightsSource **out, qp_status *st) {
+    *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return qp_fail(st, "%s: a readable llama2.c model file, found none (%s)", path, strerror(errno));
     struct stat sb;
@@ -132,24 +161,32 @@ int weights_load_llama2c(const char *path, ModelConfig *c, ModelWeights *w, qp_s
                        c->n_kv_heads, c->vocab_size, c->tied_embeddings ? "tied" : "untied", c->max_seq_len, fsize,
                        fsize < expect ? "truncated" : "trailing bytes");
     }
-    if (weights_alloc(w, c, st)) { fclose(f); return -1; }
-    Block blocks[16];
-    int nb = fill_blocks(blocks, c, w, v1, freq_floats);
-    for (int i = 0; i < nb; i++) {
-        Block *b = &blocks[i];
-        if (!b->dst) {
-            if (fseeko(f, (off_t)(b->n * 4), SEEK_CUR) != 0) {
-                weights_free(w); fclose(f);
-                return qp_fail(st, "%s: seekable file past %s, found a seek error (%s)", path, b->name, strerror(errno));
-            }
-            continue;
-        }
-        if (read_exact(f, b->dst, b->n * 4, path, b->name, st) ||
-            (weights_le32_to_host(b->dst, b->n), weights_check_finite(b->dst, b->n, b->per_layer, path, b->name, st))) {
-            weights_free(w); fclose(f);
-            return -1;
-        }
-    }
     fclose(f);
+    L2Source *src = xcalloc(1, sizeof *src);
+    src->path = xstrdup(path);
+    src->fd = open(path, O_RDONLY);
+    if (src->fd < 0) {
+        l2_close(src);
+        return qp_fail(st, "%s: a readable llama2.c model file, found none (%s)", path, strerror(errno));
+    }
+    Block blocks[16];
+    int nb = fill_blocks(blocks, c, v1, freq_floats);
+    size_t off = hbytes;
+    for (int i = 0; i < nb; i++) {
+        if (blocks[i].t >= 0) { src->blocks[blocks[i].t] = blocks[i]; src->offset[blocks[i].t] = off; }
+        off += blocks[i].n * 4;
+    }
+    WeightsSource *ws = xcalloc(1, sizeof *ws);
+    *ws = (WeightsSource){l2_read, l2_close, src};
+    *out = ws;
     return 0;
+}
+
+int weights_load_llama2c(const char *path, ModelConfig *c, ModelWeights *w, qp_status *st) {
+    WeightsSource *src;
+    memset(w, 0, sizeof *w);
+    if (weights_llama2c_open(path, c, &src, st)) return -1;
+    int rc = weights_source_load(src, c, w, NULL, st);
+    weights_source_close(src);
+    return rc;
 }

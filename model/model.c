@@ -278,41 +278,46 @@ static double head_forward(Model *m, int B, int T, const int *lens, const int *t
     return scores ? mse_forward(a->logits, scores, B) : 0.0;
 }
 
-double model_forward(Model *m, const int *ids, const int *lens, int B, int T, const int *targets,
-                     const int *labels, const float *scores, const ModelTrainStep *train) {
+void model_layer_forward(Model *m, int l, int B, int T, const ModelTrainStep *train) {
     const ModelConfig *c = &m->cfg;
     ModelActs *a = &m->acts;
     const DropKeys drop = {train, T};
-    QP_ASSERT(B <= m->max_B && T <= m->max_T);
     const int BT = B * T, C = c->dim, H = c->hidden_dim, HS = config_head_size(c);
     const int NH = c->n_heads, NKV = c->n_kv_heads;
     const size_t sC = (size_t)BT * C, sH = (size_t)BT * H, sQ = (size_t)BT * NH * HS, sK = (size_t)BT * NKV * HS;
     const size_t sAtt = (size_t)B * NH * T * T;
-    encoder_forward(a->x, ids, m->w.tok_emb, B, T, C, c->vocab_size);
-    for (int l = 0; l < c->n_layers; l++) {
-        float *x = a->x + l * sC, *ln1 = a->ln1 + l * sC, *q = a->q + l * sQ, *k = a->k + l * sK, *v = a->v + l * sK;
-        float *att = a->att + l * sAtt, *atty = a->atty + l * sQ, *xmid = a->xmid + l * sC, *ln2 = a->ln2 + l * sC;
-        float *gate = a->gate + l * sH, *up = a->up + l * sH, *hmlp = a->hmlp + l * sH, *tmp = a->dln;
-        rmsnorm_forward(ln1, a->ln1_rstd + (size_t)l * BT, x, m->w.attn_norm + (size_t)l * C, B, T, C, c->norm_eps);
-        run_linear(m, q, l, LIN_Q, ln1, BT, &drop);
-        run_linear(m, k, l, LIN_K, ln1, BT, &drop);
-        run_linear(m, v, l, LIN_V, ln1, BT, &drop);
-        rope_forward(q, a->rope_cos, a->rope_sin, B, T, NH, HS, 0);
-        rope_forward(k, a->rope_cos, a->rope_sin, B, T, NKV, HS, 0);
-        attention_forward(atty, att, q, k, v, B, T, NH, NKV, HS);
-        run_linear(m, tmp, l, LIN_O, atty, BT, &drop);
-        memcpy(xmid, x, sC * sizeof(float));
-        add_inplace(xmid, tmp, sC);
-        rmsnorm_forward(ln2, a->ln2_rstd + (size_t)l * BT, xmid, m->w.ffn_norm + (size_t)l * C, B, T, C, c->norm_eps);
-        run_linear(m, gate, l, LIN_GATE, ln2, BT, &drop);
-        run_linear(m, up, l, LIN_UP, ln2, BT, &drop);
-        swiglu_forward(hmlp, gate, up, B, T, H);
-        run_linear(m, tmp, l, LIN_DOWN, hmlp, BT, &drop);
-        float *xnext = a->x + (l + 1) * sC;
-        memcpy(xnext, xmid, sC * sizeof(float));
-        add_inplace(xnext, tmp, sC);
-    }
-    rmsnorm_forward(a->lnf, a->lnf_rstd, a->x + (size_t)c->n_layers * sC, m->w.final_norm, B, T, C, c->norm_eps);
+    float *x = a->x + l * sC, *ln1 = a->ln1 + l * sC, *q = a->q + l * sQ, *k = a->k + l * sK, *v = a->v + l * sK;
+    float *att = a->att + l * sAtt, *atty = a->atty + l * sQ, *xmid = a->xmid + l * sC, *ln2 = a->ln2 + l * sC;
+    float *gate = a->gate + l * sH, *up = a->up + l * sH, *hmlp = a->hmlp + l * sH, *tmp = a->dln;
+    rmsnorm_forward(ln1, a->ln1_rstd + (size_t)l * BT, x, m->w.attn_norm + (size_t)l * C, B, T, C, c->norm_eps);
+    run_linear(m, q, l, LIN_Q, ln1, BT, &drop);
+    run_linear(m, k, l, LIN_K, ln1, BT, &drop);
+    run_linear(m, v, l, LIN_V, ln1, BT, &drop);
+    rope_forward(q, a->rope_cos, a->rope_sin, B, T, NH, HS, 0);
+    rope_forward(k, a->rope_cos, a->rope_sin, B, T, NKV, HS, 0);
+    attention_forward(atty, att, q, k, v, B, T, NH, NKV, HS);
+    run_linear(m, tmp, l, LIN_O, atty, BT, &drop);
+    memcpy(xmid, x, sC * sizeof(float));
+    add_inplace(xmid, tmp, sC);
+    rmsnorm_forward(ln2, a->ln2_rstd + (size_t)l * BT, xmid, m->w.ffn_norm + (size_t)l * C, B, T, C, c->norm_eps);
+    run_linear(m, gate, l, LIN_GATE, ln2, BT, &drop);
+    run_linear(m, up, l, LIN_UP, ln2, BT, &drop);
+    swiglu_forward(hmlp, gate, up, B, T, H);
+    run_linear(m, tmp, l, LIN_DOWN, hmlp, BT, &drop);
+    float *xnext = a->x + (l + 1) * sC;
+    memcpy(xnext, xmid, sC * sizeof(float));
+    add_inplace(xnext, tmp, sC);
+}
+
+double model_forward(Model *m, const int *ids, const int *lens, int B, int T, const int *targets,
+                     const int *labels, const float *scores, const ModelTrainStep *train) {
+    const ModelConfig *c = &m->cfg;
+    ModelActs *a = &m->acts;
+    QP_ASSERT(B <= m->max_B && T <= m->max_T);
+    const size_t sC = (size_t)B * T * c->dim;
+    encoder_forward(a->x, ids, m->w.tok_emb, B, T, c->dim, c->vocab_size);
+    for (int l = 0; l < c->n_layers; l++) model_layer_forward(m, l, B, T, train);
+    rmsnorm_forward(a->lnf, a->lnf_rstd, a->x + (size_t)c->n_layers * sC, m->w.final_norm, B, T, c->dim, c->norm_eps);
     return head_forward(m, B, T, lens, targets, labels, scores);
 }
 

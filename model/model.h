@@ -115,6 +115,9 @@ typedef struct {
 // `train` (NULL = inference) enables adapter dropout. Logits land in acts.logits.
 double model_forward(Model *m, const int *ids, const int *lens, int B, int T, const int *targets,
                      const int *labels, const float *scores, const ModelTrainStep *train);
+// Layer l alone: acts.x[l] (B,T,C) -> acts.x[l+1], saving its activations as model_forward
+// does (model_forward is the embedding, this for every layer, then the head).
+void model_layer_forward(Model *m, int l, int B, int T, const ModelTrainStep *train);
 // Backward of the last forward (same arguments); accumulates into grads (caller zeroes).
 void model_backward(Model *m, const int *ids, const int *lens, int B, int T, const int *targets,
                     const int *labels, const float *scores, const ModelTrainStep *train);

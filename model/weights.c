@@ -10,11 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 // Per-tensor float counts, in the struct's order; the layout of ModelWeights.mem.
 // Returns 0 on size_t overflow. Dimensions are assumed >= 0 (config_validate checks the rest).
-typedef struct { size_t n[13]; } Sizes;
-enum { S_TOK, S_ATTN_NORM, S_WQ, S_WK, S_WV, S_WO, S_FFN_NORM, S_GATE, S_UP, S_DOWN, S_FINAL, S_LM, S_SCORE, S_COUNT };
+typedef struct { size_t n[WT_COUNT]; } Sizes;
+enum { S_TOK = WT_TOK, S_ATTN_NORM, S_WQ, S_WK, S_WV, S_WO, S_FFN_NORM, S_GATE, S_UP, S_DOWN, S_FINAL, S_LM, S_SCORE,
+       S_COUNT };
+_Static_assert((int)S_COUNT == (int)WT_COUNT, "one tensor order");
 
 static int mul3(size_t a, size_t b, size_t c, size_t *out) {
     size_t t;
@@ -42,19 +45,33 @@ static int sizes_of(const ModelConfig *c, Sizes *s, size_t *total) {
     return 1;
 }
 
+static const int LIN_TENSOR[7] = {S_WQ, S_WK, S_WV, S_WO, S_GATE, S_UP, S_DOWN};
+
+int weights_lin_tensor(int k) { QP_ASSERT(k >= 0 && k < 7); return LIN_TENSOR[k]; }
+
+int weights_tensor_lin(int t) {
+    for (int k = 0; k < 7; k++)
+        if (LIN_TENSOR[k] == t) return k;
+    return -1;
+}
+
 size_t weights_count(const ModelConfig *c) {
     Sizes s;
     size_t total;
     return sizes_of(c, &s, &total) ? total : 0;
 }
 
-int weights_alloc(ModelWeights *w, const ModelConfig *c, qp_status *st) {
+int weights_alloc(ModelWeights *w, const ModelConfig *c, qp_status *st) { return weights_alloc_packed(w, c, 0, st); }
+
+int weights_alloc_packed(ModelWeights *w, const ModelConfig *c, unsigned packed_mask, qp_status *st) {
     memset(w, 0, sizeof *w);
     if (config_validate(c, "weights_alloc", st)) return -1;
     Sizes s;
     size_t total, bytes;
     if (!sizes_of(c, &s, &total) || !qp_size_mul(total, sizeof(float), &bytes))
         return qp_fail(st, "weights_alloc: weight buffer size must fit in size_t, found an overflow");
+    for (int k = 0; k < 7; k++)
+        if (packed_mask >> k & 1u) { total -= s.n[LIN_TENSOR[k]]; s.n[LIN_TENSOR[k]] = 0; }
     // calloc, not xcalloc: a config from a file may ask for more memory than there is, and
     // that is a user error to report, not a crash.
     float *m = calloc(total, sizeof(float));
@@ -65,6 +82,9 @@ int weights_alloc(ModelWeights *w, const ModelConfig *c, qp_status *st) {
     for (int i = 0; i < S_COUNT; i++) { *ptrs[i] = p; p += s.n[i]; }
     if (c->tied_embeddings) w->lm_head = w->tok_emb;
     if (c->n_labels == 0) w->score = NULL;
+    for (int k = 0; k < 7; k++)
+        if (packed_mask >> k & 1u) *ptrs[LIN_TENSOR[k]] = NULL;
+    w->packed_mask = packed_mask;
     w->mem = m;
     w->n_floats = total;
     return 0;
@@ -86,13 +106,16 @@ static uint64_t fnv1a(uint64_t h, const float *x, size_t n) {
     return h;
 }
 
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+
 uint64_t weights_hash(const ModelWeights *w, const ModelConfig *c) {
+    if (w->packed_mask) return w->hash;  // no fp32 copy to hash: the loader's streamed hash
     Sizes s;
     size_t total;
     QP_ASSERT(sizes_of(c, &s, &total));
     const float *t[S_COUNT] = {w->tok_emb, w->attn_norm, w->wq, w->wk, w->wv, w->wo, w->ffn_norm,
                                w->w_gate, w->w_up, w->w_down, w->final_norm, w->lm_head, w->score};
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = FNV_OFFSET;
     for (int i = 0; i < S_SCORE; i++)  // score excluded; s.n[S_LM] is 0 when tied
         h = fnv1a(h, t[i], s.n[i]);
     return h;
@@ -120,19 +143,106 @@ void weights_rows_interleaved_to_hf(float *dst, const float *src, int n_heads, i
 }
 
 int model_load_weights(const char *path, ModelConfig *c, ModelWeights *w, qp_status *st) {
+    return model_load_weights_packed(path, c, w, NULL, st);
+}
+
+int weights_source_open(const char *path, ModelConfig *c, WeightsSource **out, qp_status *st) {
     struct stat sb;
-    memset(w, 0, sizeof *w);
+    *out = NULL;
     if (stat(path, &sb) != 0)
         return qp_fail(st, "%s: expected a model file or directory, found none (%s)", path, strerror(errno));
-    if (S_ISDIR(sb.st_mode)) return weights_load_hf(path, c, w, st);
-    if (S_ISREG(sb.st_mode)) return weights_load_llama2c(path, c, w, st);
+    if (S_ISDIR(sb.st_mode)) return weights_hf_open(path, c, out, st);
+    if (S_ISREG(sb.st_mode)) return weights_llama2c_open(path, c, out, st);
     return qp_fail(st, "%s: expected a model file or directory, found another kind of file", path);
 }
 
+int weights_source_read(WeightsSource *s, int t, int l, float *dst, qp_status *st) { return s->read(s->impl, t, l, dst, st); }
+
+void weights_source_close(WeightsSource *s) {
+    if (!s) return;
+    s->close(s->impl);
+    free(s);
+}
+
+// Input width of a linear tensor: o_proj reads the heads, down_proj the MLP, the rest the stream.
+static int lin_cols(const ModelConfig *c, int t) {
+    if (t == S_WO) return c->n_heads * config_head_size(c);
+    return t == S_DOWN ? c->hidden_dim : c->dim;
+}
+
+// Per-layer tensors are read (and packed) layer by layer; the others whole.
+static int per_layer_tensor(int t) { return t >= WT_ATTN_NORM && t <= WT_DOWN ? 1 : 0; }
+
+int weights_source_load(WeightsSource *src, const ModelConfig *c, ModelWeights *w, const WeightsPack *pack,
+                        qp_status *st) {
+    unsigned mask = pack ? pack->mask & 0x7fu : 0;
+    if (weights_alloc_packed(w, c, mask, st)) return -1;
+    Sizes s;
+    size_t total;
+    QP_ASSERT(sizes_of(c, &s, &total));
+    float *const ptrs[S_COUNT] = {w->tok_emb, w->attn_norm, w->wq, w->wk, w->wv, w->wo, w->ffn_norm,
+                                  w->w_gate, w->w_up, w->w_down, w->final_norm, w->lm_head, w->score};
+    size_t L = (size_t)c->n_layers, stage_n = 0;
+    for (int k = 0; k < 7; k++)
+        if (mask >> k & 1u && s.n[LIN_TENSOR[k]] / L > stage_n) stage_n = s.n[LIN_TENSOR[k]] / L;
+    float *stage = stage_n ? malloc(stage_n * sizeof(float)) : NULL;
+    if (stage_n && !stage) { weights_free(w); return qp_fail(st, "memory for a %zu-float staging buffer, found none", stage_n); }
+    uint64_t h = FNV_OFFSET;
+    int rc = 0;
+    for (int t = 0; t < S_COUNT && rc == 0; t++) {
+        if (s.n[t] == 0 || (t == S_LM && c->tied_embeddings)) continue;
+        int k = weights_tensor_lin(t), packed = k >= 0 && (mask >> k & 1u);
+        size_t nl = per_layer_tensor(t) ? L : 1, per = s.n[t] / nl;
+        for (size_t l = 0; l < nl && rc == 0; l++) {
+            float *dst = packed ? stage : ptrs[t] + l * per;
+            rc = weights_source_read(src, t, (int)l, dst, st);
+            if (rc) break;
+            if (t != S_SCORE) h = fnv1a(h, dst, per);
+            if (!packed || !pack->fmt) continue;  // no format: read for the hash only
+            int IC = lin_cols(c, t), OC = (int)(per / (size_t)IC);
+            QuantTensor **q = &pack->out[l * 7 + (size_t)k];
+            quant_tensor_free(*q);
+            *q = quant_tensor_quantize(stage, OC, IC, pack->fmt);
+        }
+    }
+    free(stage);
+    if (rc) { weights_free(w); return -1; }
+    w->hash = h;
+    return 0;
+}
+
+int model_load_weights_packed(const char *path, ModelConfig *c, ModelWeights *w, const WeightsPack *pack,
+                              qp_status *st) {
+    WeightsSource *src;
+    memset(w, 0, sizeof *w);
+    if (weights_source_open(path, c, &src, st)) return -1;
+    int rc = weights_source_load(src, c, w, pack, st);
+    weights_source_close(src);
+    return rc;
+}
+
+int weights_pread_exact(int fd, void *p, size_t n, size_t off, const char *path, qp_status *st) {
+    unsigned char *b = p;
+    while (n) {
+        ssize_t r = pread(fd, b, n, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return qp_fail(st, "%s: readable data at byte %zu, found a read error (%s)", path, off, strerror(errno));
+        if (r == 0) return qp_fail(st, "%s: %zu more bytes at byte %zu, found end of file (file changed while loading?)", path, n, off);
+        b += r; off += (size_t)r; n -= (size_t)r;
+    }
+    return 0;
+}
+
 int weights_check_finite(const float *x, size_t n, size_t per_layer, const char *path, const char *tensor, qp_status *st) {
-    for (size_t i = 0; i < n; i++) {
-        if (isfinite(x[i])) continue;
-        const char *kind = isnan(x[i]) ? "nan" : "inf";
+    return weights_check_finite_at(x, n, 0, per_layer, path, tensor, st);
+}
+
+int weights_check_finite_at(const float *x, size_t n, size_t first, size_t per_layer, const char *path,
+                            const char *tensor, qp_status *st) {
+    for (size_t j = 0; j < n; j++) {
+        if (isfinite(x[j])) continue;
+        size_t i = first + j;
+        const char *kind = isnan(x[j]) ? "nan" : "inf";
         if (per_layer)
             return qp_fail(st, "%s: finite values in %s, found %s at layer %zu, element %zu", path, tensor, kind,
                            i / per_layer, i % per_layer);

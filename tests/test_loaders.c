@@ -402,9 +402,9 @@ static void test_bad_llama2c(const char *dir) {
     memcpy(u + off, &nanv, 4);
     write_file(p, u, n);
     load_bin_expect(p, "finite values in token_embedding, found nan at element 5", "ak42 NaN weight");
-    float infv = -INFINITY;
-    memcpy(u + off, &infv, 4);
-    off = 256 + 4 * (48 + 7);  // rms_att (L,C) comes first in the file: layer 1, element 7
+    float infv = -INFINITY, one = 1.0f;
+    memcpy(u + off, &one, 4);  // tensors are read in the hash's order (token_embedding first): keep it finite
+    off = 256 + 4 * (48 + 7);  // rms_att (L,C): layer 1, element 7
     memcpy(u + off, &infv, 4);
     write_file(p, u, n);
     load_bin_expect(p, "finite values in rms_att, found inf at layer 1, element 7", "ak42 inf in a layered tensor");

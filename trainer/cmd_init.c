@@ -6,6 +6,8 @@
 #include "checkpoints/checkpoint.h"
 #include "core/check.h"
 #include "init/init_model.h"
+#include "init/stream_init.h"
+#include "model/qmodel.h"
 #include "trainer/calib_cli.h"
 #include "trainer/options.h"
 #include "trainer/session.h"
@@ -17,6 +19,7 @@ int cmd_init(int argc, char **argv) {
     const char *model = NULL, *tok = NULL, *format = NULL, *method_s = NULL, *stats_path = NULL, *text = NULL;
     const char *out = NULL, *targets = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj";
     int block = 0, dq = 0, rank = -1, loftq_iters = 5, srr_keep = -1, samples = 128, T = 0, batch = 4, seed = 42;
+    int sequential = 0;
     double alpha = 0;
     qp_opt opts[] = {
         OPT_ROW_MODEL(&model),
@@ -36,6 +39,7 @@ int cmd_init(int argc, char **argv) {
         {"--seq-len", OPT_INT, &T, "0", "--calib-text: window length; 0 = context capped at " CALIB_DEFAULT(CALIB_SEQ_CAP), 0, 1 << 20, 0},
         {"--batch", OPT_INT, &batch, CALIB_DEFAULT(CALIB_TEXT_BATCH), "--calib-text: windows per forward pass", 1, 4096, 0},
         OPT_ROW_SEED_H(&seed, "seed of qlora's random A"),
+        {"--sequential", OPT_FLAG, &sequential, NULL, "--calib-text: calibrate layer l on the quantized, initialised layers 0..l-1 (GPTQ-style)", 1, 0, 0},
         {"--out", OPT_STR, &out, NULL, "adapter checkpoint to write (HDF5)", 1, 0, 0},
     };
     const char *syn = "--model M [--tokenizer T] --format F [--block N] --rank R [--alpha A] --init METHOD "
@@ -62,15 +66,37 @@ int cmd_init(int argc, char **argv) {
     if (stats_path && text) qp_die("qpeft init: give --calib-stats or --calib-text, not both");
     if (!needs && (stats_path || text)) qp_info("--init %s uses no calibration statistics; ignoring them", method_s);
 
+    if (sequential && !(needs && text)) qp_die("qpeft init: --sequential needs --calib-text and a method with statistics");
+    // No fp32 copy of the linears (issue 12): each W is read from the checkpoint when initialised,
+    // and --calib-text calibrates one decoder layer at a time (init/stream_init.h).
+    ModelConfig cfg; ModelWeights w;
+    WeightsSource *src = NULL;
     Session ses;
-    session_open(&ses, model, tok, 0);
-    ModelConfig cfg = ses.cfg; ModelWeights w = ses.w;
+    memset(&ses, 0, sizeof ses);
+    if (qmodel_is_file(model)) {
+        session_open(&ses, model, tok, 0);
+    } else {
+        WeightsPack skip = {NULL, (1u << LIN_COUNT) - 1, NULL};
+        if (weights_source_open(model, &ses.cfg, &src, &st) || weights_source_load(src, &ses.cfg, &ses.w, &skip, &st))
+            qp_die("%s", st.msg);
+    }
+    cfg = ses.cfg; w = ses.w;
     char hash[17];
     session_hash(&w, &cfg, hash);
     Model m;
     if (model_init(&m, &cfg, &w, rank, (float)alpha, mask, HEAD_LM, TRAIN_ADAPTERS, &st)) qp_die("%s", st.msg);
     CalibSet set = {0}, *stats = NULL;
-    if (needs && stats_path) {
+    CalibBatches cb = {0};
+    if (needs && text && src) {
+        Tokenizer *tk = session_load_tokenizer(model, tok);
+        if (tok_vocab_size(tk) != cfg.vocab_size)
+            qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(tk), cfg.vocab_size);
+        text_stream ts;
+        calibcli_text_load(&ts, text, tk);
+        if (calib_batches_text(&cb, &ts, calibcli_seq_len(&cfg, T), 0, samples, batch, &st)) qp_die("%s: %s", text, st.msg);
+        text_free(&ts);
+        tok_free(tk);
+    } else if (needs && stats_path) {
         calibcli_load_stats(&set, stats_path, &cfg, hash, init_method_needs_xtx(meth));
         stats = &set;
     } else if (needs) {
@@ -89,8 +115,17 @@ int cmd_init(int argc, char **argv) {
     io.srr_keep = srr_keep;
     io.seed = (uint64_t)seed;
     io.log_layers = 1;
+    io.source = src;
     InitModelReport rep;
-    if (init_model_apply(&m, &io, stats, &rep, &st)) qp_die("init %s: %s", method_s, st.msg);
+    double t0 = qp_now();
+    if (cb.n) {
+        StreamInitOptions so = {0};
+        so.sequential = sequential;
+        if (init_model_streamed(&m, src, &io, &cb, &so, &rep, &st)) qp_die("init %s: %s", method_s, st.msg);
+        calib_batches_free(&cb);
+    } else if (init_model_apply(&m, &io, stats, &rep, &st)) qp_die("init %s: %s", method_s, st.msg);
+    rep.seconds = qp_now() - t0;
+    weights_source_close(src);
 
     ckpt_meta meta;
     memset(&meta, 0, sizeof meta);

@@ -22,6 +22,7 @@ typedef struct {
     const char *calib_text, *calib_stats, *schedule, *targets, *resume, *out, *adapter_quant;
     int block, double_quant, rank, batch, epochs, max_steps, warmup, grad_accum, seed, threads, save_every;
     int evals, eval_every, log_every, max_len, seq_len, bucket, regression, skip_bad_rows, loftq_iters, eval_batch;
+    int eval_samples;
     double alpha, lr, warmup_ratio, wd, beta1, beta2, eps, clip, dropout;
 } TrainFlags;
 
@@ -125,6 +126,7 @@ int cmd_train(int argc, char **argv) {
         {"--dropout", OPT_FLOAT, &f.dropout, "0.1", "adapter dropout probability (the paper's GLUE runs: 0.1; 0 with --adapter-quant same)", 0, 0.95, 0},
         {"--batch", OPT_INT, &f.batch, "16", "examples per micro-batch", 1, 65536, 0},
         {"--eval-batch", OPT_INT, &f.eval_batch, "0", "examples per evaluation batch; 0 = --batch", 0, 65536, 0},
+        {"--eval-samples", OPT_INT, &f.eval_samples, "0", "evaluate on the first N dev examples only (quick runs); 0 = all", 0, 2147483647, 0},
         {"--grad-accum", OPT_INT, &f.grad_accum, "1", "micro-batches per optimizer step", 1, 65536, 0},
         {"--lr", OPT_FLOAT, &f.lr, "2e-4", "peak learning rate", 0, 10, 0},
         {"--epochs", OPT_INT, &f.epochs, "3", "epochs (ignored with --max-steps)", 1, 1e6, 0},
@@ -168,6 +170,7 @@ int cmd_train(int argc, char **argv) {
         if (qer_check_model(&su.model, &qs) != 0) qp_die("--adapter-quant same: %s", qs.msg);
         su.model.adapter_quant = AQUANT_SAME;
     }
+    if (f.eval_samples > 0 && (size_t)f.eval_samples < su.task.dev.n) su.task.dev.n = (size_t)f.eval_samples;
 
     TrainConfig tc;
     memset(&tc, 0, sizeof tc);
@@ -203,7 +206,7 @@ int cmd_train(int argc, char **argv) {
         {"weight_decay", CF_NUM, &f.wd}, {"beta1", CF_NUM, &f.beta1}, {"beta2", CF_NUM, &f.beta2},
         {"eps", CF_NUM, &f.eps}, {"clip", CF_NUM, &f.clip}, {"seed", CF_INT, &f.seed},
         {"threads", CF_INT, &threads}, {"max_len", CF_INT, &f.max_len}, {"seq_len", CF_INT, &seq_len},
-        {"openblas_core", CF_STR, la_corename()},
+        {"eval_samples", CF_INT, &f.eval_samples}, {"openblas_core", CF_STR, la_corename()},
     };
     config_json(fields, sizeof fields / sizeof fields[0], config, sizeof config);
     tc.config_json = config;

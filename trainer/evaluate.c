@@ -89,6 +89,30 @@ static void fill_metrics(const TaskData *td, const ds_encoded *split, const Eval
     r->main = r->metric[td->main_metric];
 }
 
+static const ds_encoded *g_by_len;  // qsort's context (evaluation is single-threaded here)
+static int by_len(const void *a, const void *b) {
+    int la = ds_encoded_len(g_by_len, (size_t)*(const int *)a), lb = ds_encoded_len(g_by_len, (size_t)*(const int *)b);
+    if (la != lb) return la < lb ? -1 : 1;
+    return *(const int *)a - *(const int *)b;
+}
+
+// Little work on padded positions (issue 12): a sequence-level split is scored in length order,
+// B examples per batch, so each batch pads only to the longest of B neighbours in length (on
+// SST-2 dev with B=4, counted in words: 0.4% of positions, against 30% in file order; batches of
+// exactly one length would pad nothing but
+// cost ~2.5x the batches, and a forward over a packed base costs one dequantization of every
+// weight per batch whatever its size). Predictions land by example index, so order is
+// invisible. LM windows all have the same length already and keep their order.
+static int *eval_order(const TaskData *td, const ds_encoded *split) {
+    int *order = xmalloc((split->n ? split->n : 1) * sizeof(int));
+    for (size_t i = 0; i < split->n; i++) order[i] = (int)i;
+    if (td->head != HEAD_LM) {
+        g_by_len = split;
+        qsort(order, split->n, sizeof(int), by_len);
+    }
+    return order;
+}
+
 void evaluate(Model *m, const TaskData *td, const ds_encoded *split, EvalBuffers *eb, int show_progress,
               EvalResult *r) {
     QP_ASSERT(split->n <= eb->cap);
@@ -96,19 +120,19 @@ void evaluate(Model *m, const TaskData *td, const ds_encoded *split, EvalBuffers
     qp_progress pr;
     progress_start(&pr, "eval", (int64_t)split->n);
     if (!show_progress) pr.tty = 0;
-    int *idx = xmalloc((size_t)eb->B * sizeof(int));
+    int *order = eval_order(td, split);
     double sum = 0;
     size_t units = 0;
-    for (size_t i0 = 0; i0 < split->n; i0 += (size_t)eb->B) {
+    for (size_t i0 = 0; i0 < split->n;) {
         int nb = (int)(split->n - i0 < (size_t)eb->B ? split->n - i0 : (size_t)eb->B);
-        for (int b = 0; b < nb; b++) idx[b] = (int)(i0 + (size_t)b);
         size_t u;
-        sum += eval_batch(m, td, split, idx, nb, eb, &u);
+        sum += eval_batch(m, td, split, order + i0, nb, eb, &u);
         units += u;
-        progress_update(&pr, (int64_t)(i0 + (size_t)nb));
+        i0 += (size_t)nb;
+        progress_update(&pr, (int64_t)i0);
     }
     progress_end(&pr);
-    free(idx);
+    free(order);
     r->n = split->n;
     r->loss = units ? sum / (double)units : 0;
     fill_metrics(td, split, eb, r);

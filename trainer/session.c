@@ -137,9 +137,10 @@ void session_add_head(ModelConfig *cfg, ModelWeights *w, int n_labels, qp_rng *r
     ModelConfig c2 = *cfg;
     c2.n_labels = n_labels;
     ModelWeights w2;
-    if (weights_alloc(&w2, &c2, &st) != 0) qp_die("%s", st.msg);
+    if (weights_alloc_packed(&w2, &c2, w->packed_mask, &st) != 0) qp_die("%s", st.msg);
+    w2.hash = w->hash;
     // Every tensor but the head sits at the same offset in both layouts (the head comes last).
-    size_t base = weights_count(cfg) - (size_t)cfg->n_labels * cfg->dim;
+    size_t base = w->n_floats - (size_t)cfg->n_labels * cfg->dim;
     memcpy(w2.mem, w->mem, base * sizeof(float));
     size_t keep = (size_t)(cfg->n_labels < n_labels ? cfg->n_labels : n_labels) * cfg->dim;
     if (keep) memcpy(w2.score, w->score, keep * sizeof(float));

@@ -9,6 +9,7 @@
 #include "init/adapter_init.h"
 #include "init/calibrate.h"
 #include "init/init_model.h"
+#include "init/stream_init.h"
 #include "quant/quant.h"
 #include "trainer/calib_cli.h"
 #include "trainer/session.h"
@@ -80,6 +81,30 @@ static void calibrate(const SetupRequest *rq, Setup *su, int need_xtx, CalibSet 
     snprintf(set->model_hash, sizeof set->model_hash, "%s", su->model_hash);
 }
 
+// Layer-streamed calibration + init over a model without fp32 linears: the same samples
+// calibrate() would use (text windows, else the task's training examples).
+static void init_streamed(const SetupRequest *rq, Setup *su, const InitModelOptions *o, InitModelReport *rep) {
+    qp_status st = {0};
+    Model *m = &su->model;
+    CalibBatches cb;
+    int rc;
+    if (rq->calib_text) {
+        text_stream ts;
+        if (text_load(&ts, rq->calib_text, su->tok, &st) != 0) qp_die("%s", st.msg);
+        int T = m->cfg.max_seq_len;
+        int64_t n = text_n_windows(&ts, T) < 128 ? text_n_windows(&ts, T) : 128;
+        if (n < 1) qp_die("%s: too short for one calibration window of %d tokens", rq->calib_text, T);
+        rc = calib_batches_text(&cb, &ts, T, 0, n, 8, &st);
+        text_free(&ts);
+    } else {
+        if (su->task.train.n == 0) qp_die("--init %s needs calibration: give --calib-text FILE or --calib-stats H5", rq->init);
+        rc = calib_batches_examples(&cb, &su->task.train, 128, rq->seed, 16, batch_pad_id(su->tok), 0, &st);
+    }
+    if (rc != 0) qp_die("calibration: %s", st.msg);
+    if (init_model_streamed(m, su->source, o, &cb, NULL, rep, &st) != 0) qp_die("--init %s: %s", su->init_name, st.msg);
+    calib_batches_free(&cb);
+}
+
 void setup_init_adapters(const SetupRequest *rq, Setup *su) {
     qp_status st = {0};
     init_method meth;
@@ -91,14 +116,17 @@ void setup_init_adapters(const SetupRequest *rq, Setup *su) {
     CalibSet set;
     memset(&set, 0, sizeof set);
     int stats = init_method_needs_stats(meth) && su->model.rank > 0;
-    if (stats) calibrate(rq, su, init_method_needs_xtx(meth), &set);
+    int streamed = stats && su->source && !rq->calib_stats;
+    if (stats && !streamed) calibrate(rq, su, init_method_needs_xtx(meth), &set);
     InitModelOptions o;
     init_model_options_default(&o, meth, &fmt);
     o.loftq_iters = rq->loftq_iters > 0 ? rq->loftq_iters : 5;
     o.seed = rq->seed;
+    o.source = su->source;
     InitModelReport rep;
-    if (init_model_apply(&su->model, &o, stats ? &set : NULL, &rep, &st) != 0) qp_die("--init %s: %s", su->init_name, st.msg);
-    if (stats) calib_set_free(&set);
+    if (streamed) init_streamed(rq, su, &o, &rep);
+    else if (init_model_apply(&su->model, &o, stats ? &set : NULL, &rep, &st) != 0) qp_die("--init %s: %s", su->init_name, st.msg);
+    if (stats && !streamed) calib_set_free(&set);
     su->bits_per_weight = rep.bits_per_weight;
     su->base_changed = rep.base_changed;
     qp_info("init %s on %s (%.3f bits/weight): %.2fs", su->init_name, su->format_name, rep.bits_per_weight, rep.seconds);
@@ -124,11 +152,47 @@ static void check_qm_request(const SetupRequest *rq, QuantTensor *const *qbase, 
                rq->model, su->format_name);
 }
 
+// Does any fp32 copy of the frozen linears need to exist (issue 12)? Not in qpeft mode from an
+// fp32/bf16 checkpoint: qlora packs them while loading; every other initialiser reads each W
+// from the still-open checkpoint (su->source), calibrating layer by layer when it needs
+// statistics (init/stream_init.h). Returns 0 (load fp32), 1 (pack at load), 2 (hash only).
+static int pack_at_load(const SetupRequest *rq, quant_format *fmt) {
+    qp_status st = {0};
+    init_method meth;
+    const char *mode = rq->mode ? rq->mode : rq->format ? "qpeft" : "lora";
+    if (!rq->format || strcmp(mode, "qpeft") || qmodel_is_file(rq->model)) return 0;
+    if (init_method_parse(rq->init ? rq->init : "qlora", &meth, &st)) return 0;
+    if (quant_parse_format(rq->format, rq->block, rq->double_quant, fmt, &st) || fmt->kind == QUANT_F32) return 0;
+    return meth == INIT_QLORA ? 1 : 2;
+}
+
+// qlora over bases packed at load: the initialiser's W~ is dq(q(W)) and its A, B are
+// setup_init_lora's (init/init_model.h), so only the bookkeeping of setup_init_adapters remains.
+static void setup_qlora_packed(const SetupRequest *rq, Setup *su, const quant_format *fmt) {
+    setup_init_lora(&su->model, rq->seed);
+    su->init_name = "qlora";
+    quant_format_name(fmt, su->format_name, sizeof su->format_name);
+    su->bits_per_weight = session_packed_format(su->model.qbase, su->model.cfg.n_layers * LIN_COUNT, NULL);
+}
+
 void setup_build(const SetupRequest *rq, Setup *su) {
     memset(su, 0, sizeof *su);
     qp_status st = {0};
     Session ses;
-    session_open(&ses, rq->model, rq->tokenizer, SESSION_TOKENIZER | SESSION_PACKED);
+    memset(&ses, 0, sizeof ses);
+    QuantTensor **packed = NULL;
+    quant_format pfmt;
+    int pack = pack_at_load(rq, &pfmt);
+    if (pack) {
+        packed = xcalloc((size_t)MODEL_MAX_LAYERS * LIN_COUNT, sizeof *packed);
+        WeightsPack wp = {pack == 1 ? &pfmt : NULL, (1u << LIN_COUNT) - 1, packed};
+        if (weights_source_open(rq->model, &ses.cfg, &su->source, &st) ||
+            weights_source_load(su->source, &ses.cfg, &ses.w, &wp, &st))
+            qp_die("%s", st.msg);
+        session_open_tokenizer(&ses, rq->model, rq->tokenizer);
+    } else {
+        session_open(&ses, rq->model, rq->tokenizer, SESSION_TOKENIZER | SESSION_PACKED);
+    }
     ModelConfig cfg = ses.cfg; ModelWeights w = ses.w; QuantTensor **qbase = ses.qbase;
     su->tok = ses.tok;
     session_hash(&w, &cfg, su->model_hash);
@@ -151,6 +215,14 @@ void setup_build(const SetupRequest *rq, Setup *su) {
         qp_die("%s", st.msg);
     if (tk == TRAIN_FULL) return;
     if (!strcmp(su->mode_name, "lora")) { setup_init_lora(&su->model, rq->seed); return; }
+    if (packed) {
+        session_install_qbase(&su->model, &packed);
+        if (!strcmp(rq->init ? rq->init : "qlora", "qlora")) setup_qlora_packed(rq, su, &pfmt);
+        else setup_init_adapters(rq, su);
+        weights_source_close(su->source);
+        su->source = NULL;
+        return;
+    }
     if (qbase) {  // a .qm file: its packed bases are the frozen base, exactly as stored
         session_install_qbase(&su->model, &qbase);
         su->init_name = "qlora";
@@ -161,6 +233,7 @@ void setup_build(const SetupRequest *rq, Setup *su) {
 }
 
 void setup_free(Setup *su) {
+    weights_source_close(su->source);
     model_free(&su->model);
     task_free(&su->task);
     tok_free(su->tok);

@@ -35,6 +35,8 @@ typedef struct {
     char format_name[32];    // "" when the base is fp32
     double bits_per_weight;  // of the packed bases (0 when fp32)
     int base_changed;        // the initialiser changed W~ (LoftQ, SRR): checkpoints carry the base
+    struct WeightsSource *source; // open while the frozen linears were packed at load (no fp32 copy):
+                                  // the initialiser reads each W from it; closed after set-up
 } Setup;
 
 // Dies with one line on any bad flag or file.
