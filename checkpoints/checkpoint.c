@@ -84,7 +84,7 @@ static const char *const RESERVED[] = {
     "format_version", "qpeft_version", "model_hash", "dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads",
     "vocab_size", "max_seq_len", "norm_eps", "rope_theta", "tied_embeddings", "n_labels", "mode", "quant", "bits",
     "block", "double_quant", "bits_per_weight", "quant_modules", "rank", "alpha", "init", "target_modules", "head",
-    "task", "step", "epoch", "seed", "n_params", "extra_keys", "adapter_quant"};
+    "task", "step", "epoch", "seed", "n_params", "extra_keys", "adapter_quant", "compute"};
 
 static int extra_key_ok(const char *key) {
     if (!key[0] || strlen(key) >= sizeof((ckpt_extra *)0)->key) return 0;
@@ -271,6 +271,7 @@ static void write_root_attrs(qh5_file *f, const Model *m, const ckpt_meta *meta,
     qh5_attr_set_f64(f, "/", "rope_theta", c->rope_theta, st);
     qh5_attr_set_str(f, "/", "mode", meta->mode, st);
     qh5_attr_set_str(f, "/", "adapter_quant", adapter_quant_names[m->adapter_quant], st);
+    qh5_attr_set_str(f, "/", "compute", compute_names[m->compute], st);
     qh5_attr_set_str(f, "/", "quant", qmask ? quant_format_name(qf, NULL, 0) : "none", st);
     qh5_attr_set_i64(f, "/", "bits", qmask ? qf->bits : 0, st);
     qh5_attr_set_i64(f, "/", "block", qmask ? qf->block : 0, st);
@@ -447,6 +448,14 @@ static int read_model_fields(qh5_file *f, ckpt_meta *meta, qp_status *st) {
         int k = adapter_quant_parse(s);
         if (k < 0) return qp_fail(st, "checkpoint %s: adapter_quant '%s': expected none or same", qh5_path(f), s);
         meta->adapter_quant = (adapter_quant_kind)k;
+    }
+    // compute came with bf16 compute (issue 13); a file without it was trained in f32.
+    meta->compute = COMPUTE_F32;
+    if (qh5_attr_exists(f, "/", "compute")) {
+        if (qh5_attr_get_str(f, "/", "compute", s, sizeof s, st)) return -1;
+        int k = compute_parse(s);
+        if (k < 0) return qp_fail(st, "checkpoint %s: compute '%s': expected f32 or bf16", qh5_path(f), s);
+        meta->compute = (compute_kind)k;
     }
     if (read_quant(f, meta, st)) return -1;
     meta->has_optimizer = qh5_exists(f, "optimizer/m");

@@ -23,16 +23,25 @@ int la_bf16_cpu(void) {
 int la_bf16_available(void) { return !getenv("QPEFT_NO_BF16") && la_bf16_cpu(); }
 
 // One matmul primitive per (orientation, shape, beta), created on first use and kept: creating
-// one costs ~0.1 ms (kernel JIT), executing reuses it. The training step sees a handful of
-// shapes (7 linears, forward and backward, the head), so the table stays small.
+// one costs milliseconds (kernel JIT, measured 1-13 ms here), executing reuses it. A language-
+// model step sees a handful of shapes (7 linears forward and backward, the head); GLUE batches
+// vary M = B·T, so M is padded up to a bucket (4 per octave, <= 25% padding; below 64 rows a
+// multiple of 16) and at most ~25 buckets x the layer shapes are ever made. oneDNN's runtime-M
+// primitives would avoid that but fall back to its slower gemm:jit kernel (measured 5x slower).
+// When the table is full the oldest entry is replaced.
 typedef struct {
     int trans_b, M, N, K, beta1;
     dnnl_primitive_t prim;
     dnnl_memory_t a, b, c;
 } bf16_mm;
-enum { BF16_CACHE = 64 };
+enum { BF16_CACHE = 512 };
 static bf16_mm cache[BF16_CACHE];
-static int n_cached;
+static int n_cached, next_evict;
+// Padding workspace (grow-only; used only when M is not a bucket): A padded with zero rows, and
+// the padded product before its first M rows are stored or added into C.
+static uint16_t *pad_a;
+static float *pad_c;
+static size_t pad_a_n, pad_c_n;
 static dnnl_engine_t engine;
 static dnnl_stream_t stream;
 static char impl_name[96] = "onednn (no product yet)";
@@ -45,6 +54,21 @@ static void engine_init(void) {
     DNNL_OK(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
 }
 
+static void destroy_entry(bf16_mm *e) {
+    dnnl_memory_destroy(e->a);
+    dnnl_memory_destroy(e->b);
+    dnnl_memory_destroy(e->c);
+    dnnl_primitive_destroy(e->prim);
+}
+
+// The bucket M is computed at: M itself when it is one.
+static int m_bucket(int M) {
+    if (M <= 64) return (M + 15) / 16 * 16;
+    int step = 1;
+    while (step * 8 <= M) step *= 2;  // step = 2^(floor(log2 M) - 2)
+    return (M + step - 1) / step * step;
+}
+
 // A (M,K) bf16, B (K,N) bf16 described by strides (trans_b: stored (N,K)), C (M,N) f32;
 // beta = 1 is oneDNN's sum post-op (C += A·B).
 static bf16_mm *primitive_for(int trans_b, int M, int N, int K, int beta1) {
@@ -52,9 +76,14 @@ static bf16_mm *primitive_for(int trans_b, int M, int N, int K, int beta1) {
         bf16_mm *e = &cache[i];
         if (e->trans_b == trans_b && e->M == M && e->N == N && e->K == K && e->beta1 == beta1) return e;
     }
-    QP_ASSERT(n_cached < BF16_CACHE);
     engine_init();
-    bf16_mm *e = &cache[n_cached++];
+    bf16_mm *e;
+    if (n_cached < BF16_CACHE) e = &cache[n_cached++];
+    else {
+        e = &cache[next_evict];
+        next_evict = (next_evict + 1) % BF16_CACHE;
+        destroy_entry(e);
+    }
     *e = (bf16_mm){.trans_b = trans_b, .M = M, .N = N, .K = K, .beta1 = beta1};
     dnnl_memory_desc_t a_md, b_md, c_md;
     dnnl_dims_t ad = {M, K}, as = {K, 1}, bd = {K, N}, cd = {M, N}, cs = {N, 1};
@@ -87,14 +116,7 @@ static bf16_mm *primitive_for(int trans_b, int M, int N, int K, int beta1) {
     return e;
 }
 
-void la_gemm_bf16(int trans_b, int M, int N, int K, const uint16_t *A, const uint16_t *B, float beta, float *C) {
-    QP_ASSERT(beta == 0.0f || beta == 1.0f);
-    if (M == 0 || N == 0) return;
-    if (K == 0) {
-        if (beta == 0.0f) memset(C, 0, (size_t)M * N * sizeof *C);
-        return;
-    }
-    bf16_mm *e = primitive_for(trans_b, M, N, K, beta == 1.0f);
+static void run(bf16_mm *e, const uint16_t *A, const uint16_t *B, float *C) {
     DNNL_OK(dnnl_memory_set_data_handle(e->a, (void *)A));
     DNNL_OK(dnnl_memory_set_data_handle(e->b, (void *)B));
     DNNL_OK(dnnl_memory_set_data_handle(e->c, C));
@@ -103,16 +125,41 @@ void la_gemm_bf16(int trans_b, int M, int N, int K, const uint16_t *A, const uin
     DNNL_OK(dnnl_stream_wait(stream));
 }
 
+void la_gemm_bf16(int trans_b, int M, int N, int K, const uint16_t *A, const uint16_t *B, float beta, float *C) {
+    QP_ASSERT(beta == 0.0f || beta == 1.0f);
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        if (beta == 0.0f) memset(C, 0, (size_t)M * N * sizeof *C);
+        return;
+    }
+    int Mb = m_bucket(M);
+    if (Mb == M) {
+        run(primitive_for(trans_b, M, N, K, beta == 1.0f), A, B, C);
+        return;
+    }
+    size_t na = (size_t)Mb * K, nc = (size_t)Mb * N;
+    if (na > pad_a_n) { free(pad_a); pad_a = xmalloc(na * sizeof *pad_a); pad_a_n = na; }
+    if (nc > pad_c_n) { free(pad_c); pad_c = xmalloc(nc * sizeof *pad_c); pad_c_n = nc; }
+    memcpy(pad_a, A, (size_t)M * K * sizeof *A);
+    memset(pad_a + (size_t)M * K, 0, (size_t)(Mb - M) * K * sizeof *A);
+    run(primitive_for(trans_b, Mb, N, K, 0), pad_a, B, pad_c);
+    size_t n = (size_t)M * N;
+    if (beta == 0.0f) memcpy(C, pad_c, n * sizeof *C);
+    else
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) C[i] += pad_c[i];
+}
+
 const char *la_bf16_engine(void) { return impl_name; }
 
 void la_bf16_release(void) {
-    for (int i = 0; i < n_cached; i++) {
-        dnnl_memory_destroy(cache[i].a);
-        dnnl_memory_destroy(cache[i].b);
-        dnnl_memory_destroy(cache[i].c);
-        dnnl_primitive_destroy(cache[i].prim);
-    }
-    n_cached = 0;
+    for (int i = 0; i < n_cached; i++) destroy_entry(&cache[i]);
+    n_cached = next_evict = 0;
+    free(pad_a);
+    free(pad_c);
+    pad_a = NULL;
+    pad_c = NULL;
+    pad_a_n = pad_c_n = 0;
     if (stream) dnnl_stream_destroy(stream);
     if (engine) dnnl_engine_destroy(engine);
     stream = NULL;

@@ -18,7 +18,7 @@
 
 typedef struct {
     const char *model, *tok, *task, *data, *tsv, *text_cols, *label_col, *dev, *text, *mode, *format, *init;
-    const char *calib_text, *calib_stats, *schedule, *targets, *resume, *out, *adapter_quant;
+    const char *calib_text, *calib_stats, *schedule, *targets, *resume, *out, *adapter_quant, *compute;
     int block, double_quant, rank, batch, epochs, max_steps, warmup, grad_accum, seed, threads, save_every;
     int evals, eval_every, log_every, max_len, seq_len, bucket, regression, skip_bad_rows, loftq_iters, eval_batch;
     double alpha, lr, warmup_ratio, wd, beta1, beta2, eps, clip, dropout;
@@ -122,6 +122,7 @@ int cmd_train(int argc, char **argv) {
         {"--bucket", OPT_INT, &f.bucket, "0", "length bucketing: sort runs of K batches by length; 0 = off", 0, 1024, 0},
         {"--seed", OPT_INT, &f.seed, "42", "seed of adapter init, head init, data order and dropout", 0, 2147483647, 0},
         {"--threads", OPT_INT, &f.threads, "0", "OpenMP/BLAS threads; 0 = all cores", 0, 1024, 0},
+        {"--compute", OPT_STR, &f.compute, "f32", COMPUTE_OPT_HELP, 1, 0, 0},
         {"--log-every", OPT_INT, &f.log_every, "1", "log every N steps", 0, 1e9, 0},
         {"--eval-every", OPT_INT, &f.eval_every, "0", "also evaluate every N steps (always each epoch and at the end)", 0, 1e9, 0},
         {"--evals", OPT_INT, &f.evals, "0", "also evaluate N times evenly over the run (unless --eval-every)", 0, 1e6, 0},
@@ -150,6 +151,8 @@ int cmd_train(int argc, char **argv) {
         if (qer_check_model(&su.model, &qs) != 0) qp_die("--adapter-quant same: %s", qs.msg);
         su.model.adapter_quant = AQUANT_SAME;
     }
+    compute_kind ck = session_compute(f.compute);
+    ck = model_set_compute(&su.model, ck);
     su.model.dropout = (float)f.dropout;
     su.model.dropout_seed = (uint64_t)f.seed * 0x9e3779b97f4a7c15ULL + 1;
 
@@ -182,12 +185,12 @@ int cmd_train(int argc, char **argv) {
              "  \"lr\": %g,\n  \"epochs\": %d,\n  \"max_steps\": %d,\n  \"warmup\": %d,\n  \"warmup_ratio\": %g,\n"
              "  \"schedule\": \"%s\",\n  \"weight_decay\": %g,\n  \"beta1\": %g,\n  \"beta2\": %g,\n  \"eps\": %g,\n"
              "  \"clip\": %g,\n  \"seed\": %d,\n  \"threads\": %d,\n  \"max_len\": %d,\n  \"seq_len\": %d,\n"
-             "  \"openblas_core\": \"%s\"\n}\n",
+             "  \"openblas_core\": \"%s\",\n  \"compute\": \"%s\"\n}\n",
              cmd_json, model_json, su.model_hash, su.task.name, head_desc, su.task.n_labels, su.task.train.n,
              su.task.dev.n, su.mode_name, su.format_name, su.bits_per_weight, su.model.rank, su.model.alpha,
              f.targets, su.init_name, adapter_quant_names[aq], f.dropout, f.batch, f.grad_accum, f.lr, f.epochs, f.max_steps, f.warmup,
              f.warmup_ratio, f.schedule, f.wd, f.beta1, f.beta2, f.eps, f.clip, f.seed, la_get_threads(),
-             f.max_len, su.task.seq_len, la_corename());
+             f.max_len, su.task.seq_len, la_corename(), compute_names[ck]);
     tc.config_json = config;
     train_run(&tc, &su.model, &su.task);
     setup_free(&su);

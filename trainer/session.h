@@ -20,6 +20,11 @@ const char *session_assets_dir(void);
 #include "core/rng.h"
 #include "model/model.h"
 
+// --compute of every verb that runs the model (train, eval, ppl, error, compare): the help line and
+// the parsed kind (dies with one line on another name). bf16 falls back to f32 in model_set_compute.
+#define COMPUTE_OPT_HELP "f32 | bf16: arithmetic of the frozen-base products (bf16: AVX512_BF16/AMX, else f32 with a warning)"
+compute_kind session_compute(const char *name);
+
 // Give w a sequence-classification/regression head of n_labels rows (cfg->n_labels updated):
 // rows already in w are kept; a new head is drawn N(0, 0.02²) as HF initialises `score`.
 void session_add_head(ModelConfig *cfg, ModelWeights *w, int n_labels, qp_rng *rng);
