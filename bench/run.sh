@@ -5,7 +5,8 @@
 # mxint4, nf4 and unquantized (f32) bases. Prints every line and the ratios against PyTorch.
 # Environments (BENCH_ENV): "best" runs with OPENBLAS_CORETYPE unset (each side picks its own kernels;
 # qpeft re-execs with the CPU's core, PyTorch uses what it finds), "given" with the environment as it
-# is, "both" (default) runs each shape in both. BENCH_SHAPES="stories15m tinyllama" (default both).
+# is, "both" (default) runs each shape in both. BENCH_SHAPES="stories15m tinyllama" (default both);
+# BENCH_FORMATS="mxint4 nf4 f32" (default: those three bases) and BENCH_COMPUTE="f32 bf16" narrow a run.
 # TinyLlama-shape runs use several GB: each runs under `flock /work/bigmem.lock` when that file's
 # directory exists (the shared machine's rule), so only one such job runs at a time.
 set -u
@@ -18,6 +19,8 @@ ENVS=${BENCH_ENV:-both}
 LOCK=${BENCH_LOCK:-/work/bigmem.lock}
 [ -f "$REF" ] || { echo "bench: PyTorch reference $REF not found (set QPEFT_TORCH_REF)" >&2; exit 1; }
 ERR="${TMPDIR:-/tmp}/qpeft-bench.err"
+FORMATS=${BENCH_FORMATS:-mxint4 nf4 f32}
+COMPUTES=${BENCH_COMPUTE:-f32 bf16}
 
 val() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s|^$2=||p"; }
 big_cmd() { if [ "$1" = tinyllama ] && [ -d "$(dirname "$LOCK")" ]; then echo "flock $LOCK"; fi; }
@@ -29,13 +32,13 @@ with_env() {  # with_env best|given cmd...: OPENBLAS_CORETYPE unset for "best"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores;" \
      "bf16 ISA: $(grep -o -m1 'avx512_bf16\|amx_bf16' /proc/cpuinfo | head -1 || echo none); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "environment as given: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-<unset>}"
-echo "pytorch: $(/usr/bin/python3 -c 'import torch; c=torch.__config__.show(); print(torch.__version__, "BLAS:", [l.strip() for l in c.splitlines() if "BLAS_INFO" in l or "USE_MKLDNN" in l])' 2>/dev/null)"
+echo "pytorch: $(/usr/bin/python3 -c 'import re, torch; c=torch.__config__.show(); print(torch.__version__, *re.findall(r"(BLAS_INFO=\w+|USE_MKLDNN=\w+)", c))' 2>/dev/null)"
 
 for shape in $SHAPES; do
     case $shape in
-    stories15m) SHAPE="288 6 6 6 768 32000 256 8"; FORMATS="mxint4 nf4 f32"
+    stories15m) SHAPE="288 6 6 6 768 32000 256 8"
         echo; echo "== stories15M shape: dim 288, 6 layers, 6 heads, hidden 768, vocab 32000, T 256, B 8, rank 8 on 7 linears, 2 threads";;
-    tinyllama) SHAPE="2048 22 32 4 5632 32000 256 1"; FORMATS="mxint4 nf4 f32"
+    tinyllama) SHAPE="2048 22 32 4 5632 32000 256 1"
         echo; echo "== TinyLlama-1.1B shape: dim 2048, 22 layers, 32 heads, 4 kv heads, hidden 5632, vocab 32000 (tied), T 256, B 1, rank 8, 2 threads";;
     *) echo "bench: unknown shape $shape" >&2; exit 1;;
     esac
@@ -49,7 +52,7 @@ for shape in $SHAPES; do
             echo "$line   [load $(cut -d' ' -f1 /proc/loadavg)]"
             torch_tps[$c]=$(val "$line" tokens/s); torch_rss[$c]=$(val "$line" maxrss_MB)
         done
-        for c in f32 bf16; do
+        for c in $COMPUTES; do
             for f in $FORMATS; do
                 line=$(with_env "$envk" $LOCKCMD "$BUILD"/bench/bench_step $SHAPE 2 "$f" "$c" 2>"$ERR" | tail -1)
                 case "$line" in *tokens/s=*) ;; *) echo "bench: bench_step $f $c printed no result: $(tail -1 "$ERR")" >&2; exit 1;; esac
