@@ -24,9 +24,11 @@ COMPUTES=${BENCH_COMPUTE:-f32 bf16}
 
 val() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s|^$2=||p"; }
 big_cmd() { if [ "$1" = tinyllama ] && [ -d "$(dirname "$LOCK")" ]; then echo "flock $LOCK"; fi; }
-with_env() {  # with_env best|given cmd...: OPENBLAS_CORETYPE unset for "best"
+# "best" also gives PyTorch OMP_WAIT_POLICY=passive (unless set): qpeft sets that for itself (core/la.c),
+# and spinning OpenMP threads collapse when anything else runs (a PyTorch step slowed >10x here).
+with_env() {  # with_env best|given cmd...
     local e=$1; shift
-    if [ "$e" = best ]; then env -u OPENBLAS_CORETYPE "$@"; else "$@"; fi
+    if [ "$e" = best ]; then env -u OPENBLAS_CORETYPE OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}" "$@"; else "$@"; fi
 }
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores;" \
@@ -44,7 +46,7 @@ for shape in $SHAPES; do
     esac
     LOCKCMD=$(big_cmd "$shape")
     for envk in $ENVS; do
-        echo "-- environment: $envk ($( [ "$envk" = best ] && echo 'OPENBLAS_CORETYPE unset: each side picks its kernels' || echo 'as given'))"
+        echo "-- environment: $envk ($( [ "$envk" = best ] && echo 'OPENBLAS_CORETYPE unset: each side picks its kernels; OMP_WAIT_POLICY passive' || echo 'as given'))"
         declare -A torch_tps torch_rss
         for c in f32 bf16; do
             line=$(with_env "$envk" $LOCKCMD /usr/bin/python3 "$REF" $SHAPE 2 $c 2>"$ERR" | tail -1)
@@ -67,5 +69,14 @@ for shape in $SHAPES; do
         unset torch_tps torch_rss
     done
 done
+# Decoding (what `qpeft generate` does: one forward over the prefix per new token, B 1) at the
+# TinyLlama shape over fp32 and packed bases: memory-bound, every token reads every weight.
+case " $SHAPES " in *" tinyllama "*)
+    echo; echo "== decoding, TinyLlama-1.1B shape, 16-token prompt + 8 new tokens (bench/bench_decode.c)"
+    for f in f32 mxint4 nf4; do
+        line=$(with_env best $(big_cmd tinyllama) "$BUILD"/bench/bench_decode 2048 22 32 4 5632 32000 8 2 "$f" 2>"$ERR" | tail -1)
+        echo "$line   [load $(cut -d' ' -f1 /proc/loadavg)]"
+    done;;
+esac
 # Resident memory of stories15M-shaped weights, fp32 vs each packed format (bench/bench_mem.c).
 [ -n "${BENCH_SKIP_MEM:-}" ] || "$BUILD"/bench/bench_mem
