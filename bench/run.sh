@@ -6,6 +6,7 @@
 # Environments (BENCH_ENV): "best" runs with OPENBLAS_CORETYPE unset (each side picks its own kernels;
 # qpeft re-execs with the CPU's core, PyTorch uses what it finds), "given" with the environment as it
 # is, "both" (default) runs each shape in both. BENCH_SHAPES="stories15m tinyllama" (default both);
+# tinyllama2l is TinyLlama's layer shapes with 2 layers (a quick proxy under 3 GiB);
 # BENCH_FORMATS="mxint4 nf4 f32" (default: those three bases) and BENCH_COMPUTE="f32 bf16" narrow a run.
 # TinyLlama-shape runs use several GB: each runs under `flock /work/bigmem.lock` when that file's
 # directory exists (the shared machine's rule), so only one such job runs at a time.
@@ -42,6 +43,8 @@ for shape in $SHAPES; do
         echo; echo "== stories15M shape: dim 288, 6 layers, 6 heads, hidden 768, vocab 32000, T 256, B 8, rank 8 on 7 linears, 2 threads";;
     tinyllama) SHAPE="2048 22 32 4 5632 32000 256 1"
         echo; echo "== TinyLlama-1.1B shape: dim 2048, 22 layers, 32 heads, 4 kv heads, hidden 5632, vocab 32000 (tied), T 256, B 1, rank 8, 2 threads";;
+    tinyllama2l) SHAPE="2048 2 32 4 5632 32000 256 1"
+        echo; echo "== TinyLlama-1.1B layer shapes, 2 layers only (a quick proxy: the tied head is ~40% of its GEMM work, ~6% at 22 layers), T 256, B 1, rank 8, 2 threads";;
     *) echo "bench: unknown shape $shape" >&2; exit 1;;
     esac
     LOCKCMD=$(big_cmd "$shape")

@@ -37,7 +37,7 @@ void la_select_kernels(char **argv);
 // row-major contiguous; B (N,K) row-major when trans_b (op = transpose) else (K,N); C (M,N)
 // contiguous; beta 0 or 1. Call only when la_bf16_available(); never inside a parallel region.
 void la_gemm_bf16(int trans_b, int M, int N, int K, const uint16_t *A, const uint16_t *B, float beta, float *C);
-// 1 when the CPU has AVX512_BF16 or AMX-BF16 (CPUID), whatever the build.
+// 1 when the CPU has AVX512_BF16 or AMX-BF16 (CPUID, core/la.c), whatever the build.
 int la_bf16_cpu(void);
 // 1 when bf16 products can run: the engine is built in, la_bf16_cpu(), and QPEFT_NO_BF16 unset
 // (that variable forces the f32 fallback, for tests and comparisons).

@@ -4,21 +4,9 @@
 // oracle over the same bf16 inputs) and tests/test_linear.c (bf16 compute in the adapter linear).
 #include "core/la.h"
 #include "core/check.h"
-#include <cpuid.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <stdlib.h>
 #include <string.h>
-
-// CPUID: AVX512_BF16 is leaf 7 subleaf 1 EAX bit 5; AMX-BF16 is leaf 7 subleaf 0 EDX bit 22.
-int la_bf16_cpu(void) {
-    unsigned a, b, c, d;
-    if (__get_cpuid_max(0, NULL) < 7) return 0;
-    __cpuid_count(7, 1, a, b, c, d);
-    int avx512bf16 = (a >> 5) & 1;
-    __cpuid_count(7, 0, a, b, c, d);
-    int amxbf16 = (d >> 22) & 1;
-    return avx512bf16 || amxbf16;
-}
 
 int la_bf16_available(void) { return !getenv("QPEFT_NO_BF16") && la_bf16_cpu(); }
 

@@ -4,7 +4,6 @@
 #include "core/la.h"
 #include "core/check.h"
 
-int la_bf16_cpu(void) { return 0; }
 int la_bf16_available(void) { return 0; }
 const char *la_bf16_engine(void) { return "none (built with NO_DNNL=1)"; }
 void la_gemm_bf16(int trans_b, int M, int N, int K, const uint16_t *A, const uint16_t *B, float beta, float *C) {
