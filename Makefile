@@ -1,5 +1,6 @@
 # qpeft — build, deps, tests. `make` builds build/qpeft and build/libqpeft.a.
-# Toggles: DEBUG=1 (-O0 -g), NO_OMP=1 (no OpenMP), NATIVE=0 (no -march=native, for valgrind).
+# Toggles: DEBUG=1 (-O0 -g), NO_OMP=1 (no OpenMP), NATIVE=0 (no -march=native, for valgrind),
+# NO_DNNL=1 (no oneDNN: the bf16 GEMM engine becomes core/la_bf16_none.c, `--compute bf16` falls back).
 # Hardening (issue 7): `make asan` (whole suite under ASan+UBSan), `make fuzz` (libFuzzer harnesses
 # in tests/fuzz/, clang, FUZZ_SECONDS each), `make valgrind` (memcheck on train+checkpoint+merge).
 CC  ?= gcc
@@ -27,10 +28,17 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN      := -Wall -Wextra -Werror
 CFLAGS    += -std=c11 -D_GNU_SOURCE -fno-math-errno $(OPT) $(WARN) $(OMPWARN) $(OMPFLAG) -I. $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 CXXFLAGS  += -std=c++17 $(OPT) $(WARN) $(OMPWARN) -I. $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
-LDLIBS    += $(PKG_LIBS) -lstdc++ -lm $(OMPFLAG) $(EXTRA_LDFLAGS)
+# oneDNN (libdnnl-dev, no pkg-config file): the bf16 GEMM engine, in core/la_bf16.c only.
+DNNL_LIBS := -ldnnl
+BF16_STUB := core/la_bf16_none.c
+ifeq ($(NO_DNNL),1)
+DNNL_LIBS :=
+BF16_STUB := core/la_bf16.c
+endif
+LDLIBS    += $(PKG_LIBS) $(DNNL_LIBS) -lstdc++ -lm $(OMPFLAG) $(EXTRA_LDFLAGS)
 
 MODULES   := core quant model data optim init checkpoints trainer
-LIB_C     := $(filter-out trainer/main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
+LIB_C     := $(filter-out trainer/main.c $(BF16_STUB),$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
 LIB_CXX   := $(foreach m,$(MODULES),$(wildcard $(m)/*.cpp))
 LIB_OBJ   := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CXX:%.cpp=$(BUILD)/obj/%.o)
 TEST_SRC  := $(wildcard tests/test_*.c)
@@ -49,7 +57,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 # Runtime packages (make deps) and test-only oracles (make test-deps).
-DEPS_PKGS      := libopenblas-openmp-dev liblapacke-dev libhdf5-dev libsentencepiece-dev gnuplot-nox pkg-config
+DEPS_PKGS      := libopenblas-openmp-dev liblapacke-dev libdnnl-dev libhdf5-dev libsentencepiece-dev gnuplot-nox pkg-config
 TEST_DEPS_PKGS := python3-torch python3-numpy python3-sentencepiece python3-h5py clang libclang-rt-14-dev valgrind
 
 .PHONY: all deps test-deps test asan fuzz fuzz-bin valgrind demo bench clean check-build

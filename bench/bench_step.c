@@ -1,7 +1,8 @@
 // bench/bench_step.c — train-step throughput and peak memory at a given Llama shape with rank-R
 // adapters on all seven linears (the shape of ../shared/bench/torch_lora_step.py), optionally
 // over a quantized base. Random weights; forward+backward+AdamW; median of steps 4..13.
-// usage: bench_step dim L heads kv_heads hidden vocab T B [threads] [format]
+// usage: bench_step dim L heads kv_heads hidden vocab T B [threads] [format] [compute]
+// format f32 = the unquantized base; compute f32|bf16 (the frozen-base products, `--compute`).
 #include "core/check.h"
 #include "core/la.h"
 #include "core/rng.h"
@@ -18,13 +19,15 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 9) qp_die("usage: bench_step dim L heads kv_heads hidden vocab T B [threads] [format]");
+    if (argc < 9) qp_die("usage: bench_step dim L heads kv_heads hidden vocab T B [threads] [format] [compute]");
     la_select_kernels(argv);
     ModelConfig c = {0};
     c.dim = atoi(argv[1]); c.n_layers = atoi(argv[2]); c.n_heads = atoi(argv[3]); c.n_kv_heads = atoi(argv[4]);
     c.hidden_dim = atoi(argv[5]); c.vocab_size = atoi(argv[6]);
     int T = atoi(argv[7]), B = atoi(argv[8]), threads = argc > 9 ? atoi(argv[9]) : 2;
-    const char *fmt_name = argc > 10 ? argv[10] : NULL;
+    const char *fmt_name = argc > 10 && strcmp(argv[10], "f32") ? argv[10] : NULL;
+    int compute = argc > 11 ? compute_parse(argv[11]) : COMPUTE_F32;
+    if (compute < 0) qp_die("bench_step: compute '%s' (expected f32 or bf16)", argv[11]);
     c.max_seq_len = T; c.norm_eps = 1e-5f; c.rope_theta = 10000.0f; c.tied_embeddings = 1;
     omp_set_num_threads(threads);
     la_set_threads(threads);
@@ -52,6 +55,7 @@ int main(int argc, char **argv) {
             }
         free(stage);
     }
+    compute = model_set_compute(&m, (compute_kind)compute);
     model_alloc_acts(&m, B, T);
     adamw_state opt;
     const double lr = 1e-4;
@@ -71,11 +75,12 @@ int main(int argc, char **argv) {
     double med = times[3 + 5];
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("qpeft threads=%d core=%s format=%s params=%zu trainable=%zu B=%d T=%d step_median=%.1fms tokens/s=%.0f maxrss_MB=%.0f\n",
-           threads, la_corename(), fmt_name ? fmt_name : "f32", weights_count(&c), m.n_params, B, T, med * 1000,
+    printf("qpeft threads=%d core=%s compute=%s engine=%s format=%s params=%zu trainable=%zu B=%d T=%d step_median=%.1fms tokens/s=%.0f maxrss_MB=%.0f\n",
+           threads, la_corename(), compute_names[compute], compute == COMPUTE_BF16 ? la_bf16_engine() : "openblas", fmt_name ? fmt_name : "f32", weights_count(&c), m.n_params, B, T, med * 1000,
            B * T / med, ru.ru_maxrss / 1024.0);
     adamw_free(&opt);
     model_free(&m);
+    la_bf16_release();
     free(ids); free(tg);
     return 0;
 }

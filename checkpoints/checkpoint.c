@@ -84,7 +84,7 @@ static const char *const RESERVED[] = {
     "format_version", "qpeft_version", "model_hash", "dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads",
     "vocab_size", "max_seq_len", "norm_eps", "rope_theta", "tied_embeddings", "n_labels", "mode", "quant", "bits",
     "block", "double_quant", "bits_per_weight", "quant_modules", "rank", "alpha", "init", "target_modules", "head",
-    "task", "step", "epoch", "seed", "n_params", "extra_keys", "adapter_quant", "dropout", "best_metric", "best_step"};
+    "task", "step", "epoch", "seed", "n_params", "extra_keys", "adapter_quant", "dropout", "best_metric", "best_step", "compute"};
 
 static int extra_key_ok(const char *key) {
     if (!key[0] || strlen(key) >= sizeof((ckpt_extra *)0)->key) return 0;
@@ -258,6 +258,7 @@ static void write_root_attrs(qh5_file *f, const Model *m, const ckpt_meta *meta,
     qh5_attr_set_f64(f, "/", "rope_theta", c->rope_theta, st);
     qh5_attr_set_str(f, "/", "mode", meta->mode, st);
     qh5_attr_set_str(f, "/", "adapter_quant", adapter_quant_names[m->adapter_quant], st);
+    qh5_attr_set_str(f, "/", "compute", compute_names[m->compute], st);
     qh5_attr_set_str(f, "/", "quant", qmask ? quant_format_name(qf, NULL, 0) : "none", st);
     qh5_attr_set_i64(f, "/", "bits", qmask ? qf->bits : 0, st);
     qh5_attr_set_i64(f, "/", "block", qmask ? qf->block : 0, st);
@@ -390,6 +391,19 @@ static int read_config(qh5_file *f, ModelConfig *c, qp_status *st) {
     return config_validate(c, qh5_path(f), st);
 }
 
+// A root attribute naming one of a few kinds, which older files lack: *out = absent then, else
+// parse(value), which must know it (expected lists the names for the message).
+static int read_optional_name(qh5_file *f, const char *attr, int (*parse)(const char *), int absent,
+                              const char *expected, int *out, qp_status *st) {
+    char s[CKPT_STR];
+    *out = absent;
+    if (!qh5_attr_exists(f, "/", attr)) return 0;
+    if (qh5_attr_get_str(f, "/", attr, s, sizeof s, st)) return -1;
+    *out = parse(s);
+    if (*out < 0) return qp_fail(st, "checkpoint %s: %s '%s': expected %s", qh5_path(f), attr, s, expected);
+    return 0;
+}
+
 static int read_quant(qh5_file *f, ckpt_meta *meta, qp_status *st) {
     char name[32], mods[256];
     int bits, block, dq;
@@ -432,14 +446,13 @@ static int read_model_fields(qh5_file *f, ckpt_meta *meta, qp_status *st) {
     if (h < 0) return qp_fail(st, "checkpoint %s: head '%s': expected lm, classify or regress", qh5_path(f), s);
     meta->head = (head_kind)h;
     meta->train = !strcmp(meta->mode, "full") ? TRAIN_FULL : TRAIN_ADAPTERS;
-    // adapter_quant came with QER training; a file without it was written before: "none".
-    meta->adapter_quant = AQUANT_NONE;
-    if (qh5_attr_exists(f, "/", "adapter_quant")) {
-        if (qh5_attr_get_str(f, "/", "adapter_quant", s, sizeof s, st)) return -1;
-        int k = adapter_quant_parse(s);
-        if (k < 0) return qp_fail(st, "checkpoint %s: adapter_quant '%s': expected none or same", qh5_path(f), s);
-        meta->adapter_quant = (adapter_quant_kind)k;
-    }
+    // adapter_quant came with QER training, compute with bf16 compute (issue 13): a file without
+    // them was written before, as "none" / "f32".
+    int k;
+    if (read_optional_name(f, "adapter_quant", adapter_quant_parse, AQUANT_NONE, "none or same", &k, st)) return -1;
+    meta->adapter_quant = (adapter_quant_kind)k;
+    if (read_optional_name(f, "compute", compute_parse, COMPUTE_F32, "f32 or bf16", &k, st)) return -1;
+    meta->compute = (compute_kind)k;
     if (read_quant(f, meta, st)) return -1;
     meta->has_dropout = qh5_attr_exists(f, "/", "dropout");
     if (meta->has_dropout && qh5_attr_get_f64(f, "/", "dropout", &meta->dropout, st)) return -1;

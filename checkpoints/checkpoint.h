@@ -71,6 +71,7 @@ typedef struct {
     head_kind head;
     train_kind train;
     adapter_quant_kind adapter_quant; // root attribute adapter_quant: "none" | "same" (absent: none)
+    compute_kind compute;      // root attribute compute: "f32" | "bf16" the run trained with (absent: f32)
     unsigned quant_mask;       // bit k: lin_kind k has a packed base (in every layer)
     quant_format quant;        // format of the packed bases (kind QUANT_F32 when none)
     double bits_per_weight;    // stored bits / weights over the packed bases (0 when none)

@@ -3,6 +3,7 @@
 #include "core/la.h"
 #include "core/check.h"
 #include <cblas.h>
+#include <cpuid.h>
 #include <lapacke.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,4 +114,16 @@ void la_select_kernels(char **argv) {
     setenv("QPEFT_NO_REEXEC", "1", 1);
     execv("/proc/self/exe", argv);
     qp_warn("re-exec for the OpenBLAS/OpenMP environment failed; continuing as is");
+}
+
+// CPUID (the same in builds with and without the bf16 engine): AVX512_BF16 is leaf 7 subleaf 1
+// EAX bit 5; AMX-BF16 is leaf 7 subleaf 0 EDX bit 22.
+int la_bf16_cpu(void) {
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 1, a, b, c, d);
+    int avx512bf16 = (a >> 5) & 1;
+    __cpuid_count(7, 0, a, b, c, d);
+    int amxbf16 = (d >> 22) & 1;
+    return avx512bf16 || amxbf16;
 }

@@ -3,6 +3,7 @@
 // Tested by tests/test_core.c (against naive loops) and indirectly by every layer test.
 #ifndef QP_CORE_LA_H
 #define QP_CORE_LA_H
+#include <stdint.h>
 #include "core/status.h"
 
 // C (M,N) = alpha * op(A) (M,K) * op(B) (K,N) + beta * C; row-major; trans flags 0/1.
@@ -43,4 +44,19 @@ int la_get_threads(void);
 // any competing load). Both are read only when the libraries load. Never overrides a value the
 // user set; QPEFT_NO_REEXEC=1 disables it. Returns only if no re-exec happened.
 void la_select_kernels(char **argv);
+
+// ---- bf16 GEMM engine (core/la_bf16.c: oneDNN; core/la_bf16_none.c in a NO_DNNL=1 build) ----
+// C (M,N) = beta·C + A·op(B) with bf16 inputs and fp32 accumulation and output: A (M,K)
+// row-major contiguous; B (N,K) row-major when trans_b (op = transpose) else (K,N); C (M,N)
+// contiguous; beta 0 or 1. Call only when la_bf16_available(); never inside a parallel region.
+void la_gemm_bf16(int trans_b, int M, int N, int K, const uint16_t *A, const uint16_t *B, float beta, float *C);
+// 1 when the CPU has AVX512_BF16 or AMX-BF16 (CPUID, core/la.c), whatever the build.
+int la_bf16_cpu(void);
+// 1 when bf16 products can run: the engine is built in, la_bf16_cpu(), and QPEFT_NO_BF16 unset
+// (that variable forces the f32 fallback, for tests and comparisons).
+int la_bf16_available(void);
+// The engine and the kernel it picked for the last new shape ("onednn brg:avx512_core_bf16").
+const char *la_bf16_engine(void);
+// Free the engine's cached primitives (end of a run; keeps leak checkers quiet).
+void la_bf16_release(void);
 #endif

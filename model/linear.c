@@ -4,14 +4,25 @@
 #include "core/check.h"
 #include "core/la.h"
 #include "quant/qer.h"
+#include <stdint.h>
 #include <string.h>
 
 // Scratch layout: [dequantized base (OC*IC) if packed | xin (BT*IC) | dxa (BT*R) | tmp (BT*IC)];
-// QER mode: [W_qer (OC*IC) | q(A) (R*IC) | q(B) (OC*R) | dxa (BT*R)].
+// bf16 compute: [W~ in bf16 (OC*IC) | inp or dout in bf16 (BT*max(IC,OC))] (16-bit elements,
+// counted in floats) in place of the first part; QER mode: [W_qer (OC*IC) | q(A) (R*IC) |
+// q(B) (OC*R) | dxa (BT*R)].
+static int uses_bf16(const Linear *lin) { return lin->bf16 && !lin->qer && !lin->dw; }
+
+static size_t bf16_part_floats(const Linear *lin, int BT) {
+    size_t wide = (size_t)(lin->in > lin->out ? lin->in : lin->out);
+    return ((size_t)lin->out * lin->in + 1) / 2 + ((size_t)BT * wide + 1) / 2 + 48;  // 48: the 64-byte alignments
+}
+
 size_t linear_scratch_floats(const Linear *lin, int BT) {
     size_t n = 0;
     if (lin->qer) return (size_t)lin->out * lin->in + (size_t)lin->rank * (lin->in + lin->out) + (size_t)BT * lin->rank;
-    if (lin->qw) n += (size_t)lin->out * lin->in;
+    if (uses_bf16(lin)) n += bf16_part_floats(lin, BT);
+    else if (lin->qw) n += (size_t)lin->out * lin->in;
     if (lin->rank > 0) n += 2 * (size_t)BT * lin->in + (size_t)BT * lin->rank;
     return n;
 }
@@ -61,6 +72,19 @@ static const float *base_weight(const Linear *lin, float **scratch) {
     return wbuf;
 }
 
+// bf16 compute: W~ filled into bf16 (straight from the packed blocks, or converted from the fp32
+// copy) at the start of scratch, and the activation operand converted behind it; scratch moves
+// past both. Returns the activation buffer; *wb gets the weight.
+static uint16_t *bf16_operands(const Linear *lin, int BT, float **scratch, const uint16_t **wb) {
+    uintptr_t p = ((uintptr_t)*scratch + 63) & ~(uintptr_t)63;
+    uint16_t *w = (uint16_t *)p, *act = w + (((size_t)lin->out * lin->in + 31) & ~(size_t)31);
+    if (lin->qw) quant_dequantize_rows_bf16(lin->qw, 0, lin->out, w);
+    else quant_f32_to_bf16_n(w, lin->w, (size_t)lin->out * lin->in);
+    *wb = w;
+    *scratch += bf16_part_floats(lin, BT);
+    return act;
+}
+
 // The adapter's input: inp itself, or inp ⊙ drop written into buf.
 static const float *adapter_input(const float *inp, const float *drop, size_t n, float *buf) {
     if (!drop) return inp;
@@ -77,9 +101,16 @@ void linear_forward(float *out, float *xa, const float *inp, const float *drop, 
         qer_forward(out, xa, inp, lin, BT, scratch);
         return;
     }
-    const float *w = base_weight(lin, &scratch);
-    // out (BT,OC) = inp (BT,IC) · wᵀ
-    la_sgemm(0, 1, BT, OC, IC, 1.0f, inp, IC, w, IC, 0.0f, out, OC);
+    if (uses_bf16(lin)) {  // out (BT,OC) = bf16(inp) · bf16(W~)ᵀ, fp32 accumulation
+        const uint16_t *wb;
+        uint16_t *xb = bf16_operands(lin, BT, &scratch, &wb);
+        quant_f32_to_bf16_n(xb, inp, (size_t)BT * IC);
+        la_gemm_bf16(1, BT, OC, IC, xb, wb, 0.0f, out);
+    } else {
+        const float *w = base_weight(lin, &scratch);
+        // out (BT,OC) = inp (BT,IC) · wᵀ
+        la_sgemm(0, 1, BT, OC, IC, 1.0f, inp, IC, w, IC, 0.0f, out, OC);
+    }
     if (R == 0) return;
     const float *xin = adapter_input(inp, drop, (size_t)BT * IC, scratch);
     // xa (BT,R) = xin · Aᵀ ;  out += s · xa · Bᵀ
@@ -99,7 +130,12 @@ void linear_backward(float *dinp, const float *dout, const float *inp, const flo
         return;
     }
     if (lin->dw) la_sgemm(1, 0, OC, IC, BT, 1.0f, dout, OC, inp, IC, 1.0f, lin->dw, IC);
-    if (dinp) {
+    if (dinp && uses_bf16(lin)) {  // dinp += bf16(dout) · bf16(W~)
+        const uint16_t *wb;
+        uint16_t *gb = bf16_operands(lin, BT, &scratch, &wb);
+        quant_f32_to_bf16_n(gb, dout, (size_t)BT * OC);
+        la_gemm_bf16(0, BT, IC, OC, gb, wb, 1.0f, dinp);
+    } else if (dinp) {
         const float *w = base_weight(lin, &scratch);
         la_sgemm(0, 0, BT, IC, OC, 1.0f, dout, OC, w, IC, 1.0f, dinp, IC);
     }

@@ -25,9 +25,13 @@ typedef struct {
     const float *B;         // (OC, R)
     float *dA, *dB;         // gradients (accumulated, +=), or NULL when frozen
     int qer;                // 1: QER mode (above); needs qw in MXINT and rank > 0
+    int bf16;               // 1: the frozen-base products inp·W~ᵀ and dout·W~ run in bf16 with fp32
+                            // accumulation (`--compute bf16`; needs la_bf16_available()). The
+                            // adapter, its gradients and dw stay fp32; ignored in QER mode and
+                            // when dw is set (full fine-tuning trains W itself in fp32).
 } Linear;
 
-// Floats of scratch linear_forward/backward need for BT rows.
+// Floats of scratch linear_forward/backward need for BT rows (bf16 compute included).
 size_t linear_scratch_floats(const Linear *lin, int BT);
 
 // QER mode: the layer's weight W_qer (OC,IC) into w, and q(A) (R,IC), q(B) (OC,R) into Aq, Bq —

@@ -6,11 +6,20 @@
 #include "core/la.h"
 #include "model/layers.h"
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 const char *const lin_names[LIN_COUNT] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
 const char *const adapter_quant_names[AQUANT_COUNT] = {"none", "same"};
+
+const char *const compute_names[COMPUTE_COUNT] = {"f32", "bf16"};
+
+int compute_parse(const char *s) {
+    for (int k = 0; k < COMPUTE_COUNT; k++)
+        if (!strcmp(s, compute_names[k])) return k;
+    return -1;
+}
 
 int adapter_quant_parse(const char *s) {
     for (int k = 0; k < AQUANT_COUNT; k++)
@@ -132,6 +141,7 @@ Linear model_linear(const Model *m, int l, int k) {
         lin.dA = m->dA[i]; lin.dB = m->dB[i];
         lin.qer = m->adapter_quant == AQUANT_SAME;
     }
+    lin.bf16 = m->compute == COMPUTE_BF16;
     return lin;
 }
 
@@ -143,9 +153,36 @@ static size_t max_scratch(const Model *m, int BT) {
         // dequantization tile and QER's quantized adapters (linear_scratch_floats)
         size_t n = (size_t)lin.out * lin.in + 2 * (size_t)BT * lin.in + (size_t)BT * m->rank +
                    (size_t)m->rank * (lin.in + lin.out);
+        if (m->compute == COMPUTE_BF16) {
+            size_t nb = linear_scratch_floats(&lin, BT) + 2 * (size_t)BT * lin.in;
+            if (nb > n) n = nb;
+        }
         if (n > s) s = n;
     }
+    if (m->lm_head_bf16) {  // the head's bf16 operand: lnf (BT,C) or dlogits (BT,V)
+        size_t nh = ((size_t)BT * (m->cfg.vocab_size > m->cfg.dim ? m->cfg.vocab_size : m->cfg.dim) + 1) / 2 + 16;
+        if (nh > s) s = nh;
+    }
     return s;
+}
+
+compute_kind model_set_compute(Model *m, compute_kind k) {
+    if (k == COMPUTE_BF16 && !la_bf16_available()) {
+        qp_warn("--compute bf16: %s; computing in f32", !la_bf16_cpu() ? "this CPU has neither AVX512_BF16 nor AMX-BF16"
+                                                          : getenv("QPEFT_NO_BF16") ? "disabled by QPEFT_NO_BF16"
+                                                                                     : "this build has no bf16 engine (NO_DNNL=1)");
+        k = COMPUTE_F32;
+    }
+    m->compute = k;
+    free(m->lm_head_bf16);
+    m->lm_head_bf16 = NULL;
+    if (k == COMPUTE_BF16 && m->head == HEAD_LM && m->train != TRAIN_FULL && m->w.lm_head) {
+        size_t n = (size_t)m->cfg.vocab_size * m->cfg.dim;
+        m->lm_head_bf16 = xmalloc(n * sizeof(uint16_t));
+        quant_f32_to_bf16_n(m->lm_head_bf16, m->w.lm_head, n);
+    }
+    if (m->acts.mem) model_alloc_acts(m, m->max_B, m->max_T);
+    return k;
 }
 
 void model_alloc_acts(Model *m, int B, int T) {
@@ -196,6 +233,7 @@ void model_free(Model *m) {
     weights_free(&m->w);
     free(m->acts.mem);
     free(m->full_lens);
+    free(m->lm_head_bf16);
     memset(m, 0, sizeof *m);
 }
 
@@ -257,13 +295,24 @@ static void add_inplace(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
+// The head's bf16 operand buffer: the linears' scratch (free between linears), 64-byte aligned.
+static uint16_t *bf16_scratch(Model *m) {
+    return (uint16_t *)(((uintptr_t)m->acts.lin_scratch + 63) & ~(uintptr_t)63);
+}
+
 static double head_forward(Model *m, int B, int T, const int *lens, const int *targets, const int *labels,
                            const float *scores) {
     const ModelConfig *c = &m->cfg;
     ModelActs *a = &m->acts;
     int BT = B * T;
     if (m->head == HEAD_LM) {
-        la_sgemm(0, 1, BT, c->vocab_size, c->dim, 1.0f, a->lnf, c->dim, m->w.lm_head, c->dim, 0.0f, a->logits, c->vocab_size);
+        if (m->lm_head_bf16) {  // logits = bf16(lnf) · bf16(head)ᵀ
+            uint16_t *xb = bf16_scratch(m);
+            quant_f32_to_bf16_n(xb, a->lnf, (size_t)BT * c->dim);
+            la_gemm_bf16(1, BT, c->vocab_size, c->dim, xb, m->lm_head_bf16, 0.0f, a->logits);
+        } else {
+            la_sgemm(0, 1, BT, c->vocab_size, c->dim, 1.0f, a->lnf, c->dim, m->w.lm_head, c->dim, 0.0f, a->logits, c->vocab_size);
+        }
         if (!targets) return 0.0;
         return crossentropy_softmax_forward(a->logits, a->losses, a->logits, targets, B, T, c->vocab_size);
     }
@@ -330,7 +379,13 @@ static void head_backward(Model *m, int B, int T, const int *lens, const int *ta
     memset(a->dx, 0, (size_t)BT * C * sizeof(float));
     if (m->head == HEAD_LM) {
         crossentropy_softmax_backward(a->logits, a->logits, targets, B, T, c->vocab_size, 1.0f);  // probs become dlogits
-        la_sgemm(0, 0, BT, C, c->vocab_size, 1.0f, a->logits, c->vocab_size, m->w.lm_head, C, 0.0f, a->dx, C);
+        if (m->lm_head_bf16) {  // dx = bf16(dlogits) · bf16(head)
+            uint16_t *gb = bf16_scratch(m);
+            quant_f32_to_bf16_n(gb, a->logits, (size_t)BT * c->vocab_size);
+            la_gemm_bf16(0, BT, C, c->vocab_size, gb, m->lm_head_bf16, 0.0f, a->dx);
+        } else {
+            la_sgemm(0, 0, BT, C, c->vocab_size, 1.0f, a->logits, c->vocab_size, m->w.lm_head, C, 0.0f, a->dx, C);
+        }
         if (m->train == TRAIN_FULL && m->grads)
             la_sgemm(1, 0, c->vocab_size, C, BT, 1.0f, a->logits, c->vocab_size, a->lnf, C, 1.0f, m->gw.lm_head, C);
         return;

@@ -24,6 +24,13 @@ extern const char *const adapter_quant_names[AQUANT_COUNT];
 // The kind named s ("none", "same"), or -1 for any other string.
 int adapter_quant_parse(const char *s);
 
+// Arithmetic of the frozen-base products (linears' inp·W~ᵀ and dout·W~, the frozen LM head):
+// fp32, or bf16 inputs with fp32 accumulation (`--compute bf16`). Names "f32", "bf16".
+typedef enum { COMPUTE_F32 = 0, COMPUTE_BF16, COMPUTE_COUNT } compute_kind;
+extern const char *const compute_names[COMPUTE_COUNT];
+// The kind named s, or -1 for any other string.
+int compute_parse(const char *s);
+
 // Activations kept for backward; leading L dimension as llm.c. Sizes in model_acts_floats.
 typedef struct {
     float *x;        // (L+1, B, T, C) residual stream entering each layer; x[L] leaves the last
@@ -74,6 +81,8 @@ typedef struct {
     float *dscore;               // gradient of the head (n_labels, C), or NULL
     int max_B, max_T;            // arena shape
     int *full_lens;              // (max_B) all T: the pooled position when a forward gets lens == NULL
+    compute_kind compute;        // model_set_compute; COMPUTE_F32 by default
+    uint16_t *lm_head_bf16;      // (V, C) bf16 copy of a frozen LM head under COMPUTE_BF16, else NULL
     int rope_llama2c;            // 1: RoPE table computed as llama2.c run.c does (fp32 powf/cosf), for golden runs
     ModelActs acts;
 } Model;
@@ -90,6 +99,10 @@ int model_init(Model *m, const ModelConfig *cfg, ModelWeights *w, int rank, floa
                head_kind head, train_kind train, qp_status *st);
 // Quantize the selected linears' bases (target bits of `quant_mask`) into packed tensors.
 void model_quantize_base(Model *m, const quant_format *fmt, unsigned quant_mask);
+// Choose the compute type. bf16 runs only where la_bf16_available() (AVX512_BF16 or AMX and the
+// oneDNN engine built in); elsewhere one line on stderr says so and f32 is used. Returns the kind
+// in force. Call after quantizing the base; an arena already allocated is re-sized.
+compute_kind model_set_compute(Model *m, compute_kind k);
 // Allocate the activation arena for batches up to (B, T); prints its size with qp_info.
 void model_alloc_acts(Model *m, int B, int T);
 void model_free(Model *m);

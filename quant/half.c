@@ -3,7 +3,7 @@
 #include "quant/quant_internal.h"
 #include <math.h>
 #include <string.h>
-#ifdef __F16C__
+#if defined(__F16C__) || defined(__AVX512BF16__)
 #include <immintrin.h>
 #endif
 
@@ -17,6 +17,32 @@ uint16_t quant_f32_to_bf16(float x) {
     if (isnan(x)) return (uint16_t)(u >> 16 | 0x0040);
     u += 0x7FFFu + (u >> 16 & 1u);
     return (uint16_t)(u >> 16);
+}
+
+// The conversion bf16 compute uses everywhere (AVX512-BF16's vcvtneps2bf16): as above, but a
+// subnormal input becomes a zero of its sign.
+uint16_t quant_f32_to_bf16_ftz(float x) {
+    uint32_t u = f32_bits(x);
+    if ((u & 0x7F800000u) == 0) return (uint16_t)(u >> 16 & 0x8000u);
+    return quant_f32_to_bf16(x);
+}
+
+void quant_f32_to_bf16_n(uint16_t *out, const float *x, size_t n) {
+    size_t i = 0;
+#ifdef __AVX512BF16__
+    for (; i + 32 <= n; i += 32) {
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+        _mm512_storeu_si512(out + i, (__m512i)v);
+    }
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i < 16 ? n - i : 16)) - 1);
+        for (; i < n; i += 16) {
+            if (n - i < 16) m = (__mmask16)((1u << (n - i)) - 1);
+            _mm256_mask_storeu_epi16(out + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, x + i)));
+        }
+    }
+#endif
+    for (; i < n; i++) out[i] = quant_f32_to_bf16_ftz(x[i]);
 }
 
 float quant_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }

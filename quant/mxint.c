@@ -122,10 +122,89 @@ void mxint_fake_rows(float *out, const float *w, int rows, int cols, int W, int 
         }
 }
 
+#if defined(__AVX512VBMI__) && defined(__AVX512BW__) && defined(__AVX512BF16__)
+#include <immintrin.h>
+// AVX-512 dequantization of one row, 64 codes per step (blocks of 16 and more). The 8W bytes
+// of 64 codes are loaded once (masked: never past the row), lane q of a zmm gets bytes
+// [qW, qW+8) (8 whole codes, since 8 codes are W bytes), vpmultishiftqb picks code i of the
+// lane at bit i·W, and each 16-code quarter becomes ±m·2^(e−(W−2)) by int->float, one multiply
+// and a sign xor — the same exact product as the scalar path, so results are bit-identical.
+// bf16 output converts pairs of quarters with vcvtne2ps2bf16 (exact for these values; the
+// instruction flushes results below 2^-126 to zero, which quant_dequantize_rows_bf16_ref mirrors).
+typedef struct { __m512i idx, ctl, mask; } mx_unpacker;
+
+static mx_unpacker mx_unpacker_for(int W) {
+    uint8_t idx[64], ctl[64];
+    for (int q = 0; q < 8; q++)
+        for (int i = 0; i < 8; i++) { int b = q * W + i; idx[q * 8 + i] = (uint8_t)(b < 64 ? b : 63); ctl[q * 8 + i] = (uint8_t)(i * W); }
+    return (mx_unpacker){_mm512_loadu_si512(idx), _mm512_loadu_si512(ctl), _mm512_set1_epi8((char)((1 << W) - 1))};
+}
+
+static inline __m512i mx_codes64(const mx_unpacker *u, const uint8_t *p, int nbytes) {
+    __m512i raw = _mm512_maskz_loadu_epi8(nbytes >= 64 ? ~0ULL : (1ULL << nbytes) - 1, p);
+    __m512i lanes = _mm512_permutexvar_epi8(u->idx, raw);
+    return _mm512_and_si512(_mm512_multishift_epi64_epi8(u->ctl, lanes), u->mask);
+}
+
+static inline __m512 mx_quarter(__m512i codes, int k, int W, float s) {
+    __m128i c8;
+    switch (k) {  // the extract's lane index must be a constant
+    case 0: c8 = _mm512_extracti32x4_epi32(codes, 0); break;
+    case 1: c8 = _mm512_extracti32x4_epi32(codes, 1); break;
+    case 2: c8 = _mm512_extracti32x4_epi32(codes, 2); break;
+    default: c8 = _mm512_extracti32x4_epi32(codes, 3); break;
+    }
+    __m512i c = _mm512_cvtepu8_epi32(c8);
+    __m512i mag = _mm512_and_si512(c, _mm512_set1_epi32((1 << (W - 1)) - 1));
+    __m512i sgn = _mm512_slli_epi32(_mm512_srli_epi32(c, W - 1), 31);
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(mag), _mm512_set1_ps(s));
+    return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), sgn));
+}
+
+// One row: out_f32 or out_bf16 (exactly one non-NULL). stab[b] = 2^(b−127−(W−2)).
+static void mx_row_avx512(const QuantTensor *q, int r, const float *stab, float *of, uint16_t *ob) {
+    const int B = q->fmt.block, W = q->fmt.bits, cols = q->cols;
+    const uint8_t *row = q->sec[QUANT_SEC_CODES] + (size_t)r * q->row_bytes;
+    const uint8_t *sc = q->sec[QUANT_SEC_SCALE] + (size_t)r * q->nblk;
+    const mx_unpacker u = mx_unpacker_for(W);
+    for (int j = 0; j < cols; j += 64) {
+        size_t byte0 = (size_t)j * W / 8;
+        int nbytes = (int)(q->row_bytes - byte0 < (size_t)8 * W ? q->row_bytes - byte0 : (size_t)8 * W);
+        __m512i codes = mx_codes64(&u, row + byte0, nbytes);
+        int n = cols - j < 64 ? cols - j : 64;
+        __m512 v[4];
+        for (int k = 0; k < 4 && 16 * k < n; k++) v[k] = mx_quarter(codes, k, W, stab[sc[(j + 16 * k) / B]]);
+        for (int k = 0; k < 4 && 16 * k < n; k++) {
+            int m = n - 16 * k;
+            __mmask16 mk = m >= 16 ? 0xffff : (__mmask16)((1u << m) - 1);
+            if (of) { _mm512_mask_storeu_ps(of + j + 16 * k, mk, v[k]); continue; }
+            __m256i h = (__m256i)_mm512_cvtneps_pbh(v[k]);
+            _mm256_mask_storeu_epi16(ob + j + 16 * k, mk, h);
+        }
+    }
+}
+
+static int mx_vector_ok(const QuantTensor *q) { return q->fmt.block >= 16; }
+
+static void mx_rows_avx512(const QuantTensor *q, int r0, int r1, float *of, uint16_t *ob) {
+    const int W = q->fmt.bits, cols = q->cols;
+    float stab[256];
+    for (int b = 0; b < 255; b++) stab[b] = ldexpf(1.0f, b - 127 - (W - 2));
+    stab[255] = stab[254];  // never written (E8M0 NaN)
+#pragma omp parallel for schedule(static) if ((size_t)(r1 - r0) * cols > QUANT_OMP_MIN)
+    for (int r = r0; r < r1; r++)
+        mx_row_avx512(q, r, stab, of ? of + (size_t)(r - r0) * cols : NULL, ob ? ob + (size_t)(r - r0) * cols : NULL);
+}
+#define MX_HAVE_AVX512 1
+#endif
+
 // Fast dequantize: per block one scale 2^(e-(w-2)) (ldexpf is exact, also when subnormal),
 // then value = (±m as float) * scale, the same exact product as the reference.
 void mxint_dequantize_rows(const QuantTensor *q, int r0, int r1, float *out) {
     const int B = q->fmt.block, W = q->fmt.bits, cols = q->cols;
+#ifdef MX_HAVE_AVX512
+    if (mx_vector_ok(q)) { mx_rows_avx512(q, r0, r1, out, NULL); return; }
+#endif
     float sv[256];  // signed magnitude of each code
     for (unsigned c = 0; c < (1u << W); c++) {
         float m = (float)(c & ((1u << (W - 1)) - 1));
@@ -150,4 +229,12 @@ void mxint_dequantize_rows(const QuantTensor *q, int r0, int r1, float *out) {
             }
         }
     }
+}
+
+// bf16 output: straight from the blocks with AVX-512, else through an f32 row.
+void mxint_dequantize_rows_bf16(const QuantTensor *q, int r0, int r1, uint16_t *out) {
+#ifdef MX_HAVE_AVX512
+    if (mx_vector_ok(q)) { mx_rows_avx512(q, r0, r1, NULL, out); return; }
+#endif
+    quant_rows_bf16_via_f32(q, r0, r1, out);
 }

@@ -261,6 +261,39 @@ void quant_dequantize_rows_ref(const QuantTensor *q, int r0, int r1, float *out)
     }
 }
 
+void quant_dequantize_rows_bf16(const QuantTensor *q, int r0, int r1, uint16_t *out) {
+    QP_ASSERT(0 <= r0 && r0 <= r1 && r1 <= q->rows);
+    if (r0 == r1 || q->cols == 0) return;
+    if (q->fmt.kind == QUANT_MXINT) mxint_dequantize_rows_bf16(q, r0, r1, out);
+    else quant_rows_bf16_via_f32(q, r0, r1, out);
+}
+
+// The oracle: one row at a time through the reference dequantizer and the scalar conversion.
+void quant_dequantize_rows_bf16_ref(const QuantTensor *q, int r0, int r1, uint16_t *out) {
+    QP_ASSERT(0 <= r0 && r0 <= r1 && r1 <= q->rows);
+    float *row = xmalloc((size_t)q->cols * sizeof(float) + 1);
+    for (int r = r0; r < r1; r++) {
+        quant_dequantize_rows_ref(q, r, r + 1, row);
+        for (int j = 0; j < q->cols; j++) out[(size_t)(r - r0) * q->cols + j] = quant_f32_to_bf16_ftz(row[j]);
+    }
+    free(row);
+}
+
+// Rows in chunks through a per-thread stack buffer of QUANT_BF16_BUF floats (a heap row for the
+// rare tensor wider than that).
+#define QUANT_BF16_BUF 16384
+void quant_rows_bf16_via_f32(const QuantTensor *q, int r0, int r1, uint16_t *out) {
+    const int cols = q->cols, chunk = cols <= QUANT_BF16_BUF ? QUANT_BF16_BUF / cols : 1;
+#pragma omp parallel for schedule(static) if ((size_t)(r1 - r0) * cols > QUANT_OMP_MIN)
+    for (int r = r0; r < r1; r += chunk) {
+        float stack_buf[QUANT_BF16_BUF], *buf = cols <= QUANT_BF16_BUF ? stack_buf : xmalloc((size_t)cols * sizeof(float));
+        int re = r + chunk < r1 ? r + chunk : r1;
+        quant_dequantize_rows(q, r, re, buf);
+        quant_f32_to_bf16_n(out + (size_t)(r - r0) * cols, buf, (size_t)(re - r) * cols);
+        if (buf != stack_buf) free(buf);
+    }
+}
+
 // Fake quantization = dequantize(quantize(w)) through the fast paths; the packed form is
 // transient (it costs one pass over bytes, small next to the code search).
 void quant_fake(float *out, const float *w, int rows, int cols, const quant_format *fmt) {

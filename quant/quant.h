@@ -95,6 +95,17 @@ const float *quant_nf_table(quant_kind kind, int *n);
 // bitsandbytes' signed 8-bit dynamic map (create_dynamic_map(signed=True)), ascending.
 const float *quant_dynamic_map(void);
 
+// ---- bf16 compute (`--compute bf16`, docs/formats.md "bf16 compute") -----------------------
+// Rows [r0, r1) of W~ straight into bf16 ((r1-r0), cols): round to nearest even, and values
+// below 2^-126 in magnitude flushed to a signed zero (what the AVX512-BF16 conversion does).
+// MXINT-k (k <= 8) values are bf16 numbers, so that format converts exactly; NF4/FP4/INT-k
+// values are rounded. _ref: the scalar oracle (reference dequantize, then quant_f32_to_bf16_ftz).
+void quant_dequantize_rows_bf16(const QuantTensor *q, int r0, int r1, uint16_t *out);
+void quant_dequantize_rows_bf16_ref(const QuantTensor *q, int r0, int r1, uint16_t *out);
+// n floats to bf16 with the rounding above (activations and fp32 bases in bf16 compute).
+void quant_f32_to_bf16_n(uint16_t *out, const float *x, size_t n);
+uint16_t quant_f32_to_bf16_ftz(float x);
+
 // IEEE round-to-nearest-even conversions (scalar reference versions).
 uint16_t quant_f32_to_bf16(float x);
 float quant_bf16_to_f32(uint16_t h);

@@ -43,6 +43,9 @@ void mxint_quantize(QuantTensor *q, const float *w);
 void mxint_quantize_ref(QuantTensor *q, const float *w);
 void mxint_dequantize_rows(const QuantTensor *q, int r0, int r1, float *out);
 void mxint_dequantize_rows_ref(const QuantTensor *q, int r0, int r1, float *out);
+void mxint_dequantize_rows_bf16(const QuantTensor *q, int r0, int r1, uint16_t *out);
+// Any kind to bf16 through one fp32 row per thread (the path for formats without a direct one).
+void quant_rows_bf16_via_f32(const QuantTensor *q, int r0, int r1, uint16_t *out);
 // out (rows, cols) = dq(q(w)) in MXINT-W with blocks of B, no allocation (QER's training step).
 void mxint_fake_rows(float *out, const float *w, int rows, int cols, int W, int B);
 void intk_quantize(QuantTensor *q, const float *w);

@@ -44,7 +44,7 @@ def rope(x, HS):  # x (B,T,heads,HS), llama2.c interleaved pairs
     i = torch.arange(0, HS, 2, dtype=torch.float64)
     freq = 1.0 / (10000.0 ** (i / HS))
     ang = torch.arange(T, dtype=torch.float64)[:, None] * freq[None, :]
-    cos, sin = ang.cos()[None, :, None, :], ang.sin()[None, :, None, :]
+    cos, sin = ang.cos()[None, :, None, :].to(x.dtype), ang.sin()[None, :, None, :].to(x.dtype)
     x0, x1 = x[..., 0::2], x[..., 1::2]
     return torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], -1).flatten(-2)
 

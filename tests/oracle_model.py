@@ -43,19 +43,36 @@ dump('adapters', adapters, np.float32)
 with open(os.path.join(out, 'dims.txt'), 'w') as fh:
     fh.write(f"{B} {T} {R} {ALPHA} {NL}\n")
 
-def run(mode, head):
-    W = {k: v.clone().requires_grad_(mode == 'full') for k, v in P.items() if k != 'lm_head'}
-    W['lm_head'] = W['tok_emb'] if shared else P['lm_head'].clone().requires_grad_(mode == 'full')
-    A = {key: torch.tensor(v.astype(np.float64), requires_grad=True) for key, v in AD.items()} if mode == 'lora' else None
-    S = torch.tensor(score.astype(np.float64), requires_grad=True)
+def bfr(t):  # round to bf16 (nearest even) and back: the operands of --compute bf16's base products
+    return t.to(torch.bfloat16).to(t.dtype)
+
+class BaseMM(torch.autograd.Function):
+    """y = bf16(x)·bf16(W)ᵀ, dx = bf16(dy)·bf16(W), W frozen: qpeft's bf16 compute, summed in float64."""
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(w)
+        return bfr(x) @ bfr(w).T
+    @staticmethod
+    def backward(ctx, g):
+        (w,) = ctx.saved_tensors
+        return bfr(g) @ bfr(w), None
+
+def run(mode, head, bf16=False, dt=torch.float64):
+    """dt float32 (bf16 cases only): the same computation in float32, to measure how far fp32
+    intermediates move bf16-rounded results (operands crossing a rounding midpoint)."""
+    out = {}
+    W = {k: v.to(dt).clone().requires_grad_(mode == 'full') for k, v in P.items() if k != 'lm_head'}
+    W['lm_head'] = W['tok_emb'] if shared else P['lm_head'].to(dt).clone().requires_grad_(mode == 'full')
+    A = {key: torch.tensor(v.astype(np.float64)).to(dt).requires_grad_(True) for key, v in AD.items()} if mode == 'lora' else None
+    S = torch.tensor(score.astype(np.float64)).to(dt).requires_grad_(True)
     def lin(x, l, k):
-        y = x @ W[wkey[k]][l].T
+        y = BaseMM.apply(x, W[wkey[k]][l]) if bf16 else x @ W[wkey[k]][l].T
         if A is not None:
             y = y + (ALPHA / R) * ((x @ A[(l, k, 'A')].T) @ A[(l, k, 'B')].T)
         return y
     hf = final_hidden(W, dims, ids, lin)
     if head == 'lm':
-        logits = hf @ W['lm_head'].T
+        logits = BaseMM.apply(hf, W['lm_head']) if bf16 else hf @ W['lm_head'].T
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), torch.tensor(targets, dtype=torch.long).reshape(-1), ignore_index=-1)
     else:
         pooled = hf[torch.arange(B), torch.tensor(lens, dtype=torch.long) - 1]
@@ -64,17 +81,27 @@ def run(mode, head):
         if head == 'cls':
             loss = torch.nn.functional.cross_entropy(logits, torch.tensor(labels, dtype=torch.long))
         else:
-            loss = ((logits[:, 0] - torch.tensor(scores.astype(np.float64))) ** 2).mean()
+            loss = ((logits[:, 0] - torch.tensor(scores.astype(np.float64)).to(dt)) ** 2).mean()
     loss.backward()
-    tag = f"{mode}_{head}"
-    dump(f"{tag}_logits", logits.detach()); dump(f"{tag}_loss", [loss.item()])
-    if head != 'lm': dump(f"{tag}_dscore", S.grad[:nl])
+    tag = f"{mode}_{head}" + ("_bf16" if bf16 else "")
+    out[f"{tag}_logits"] = logits.detach(); out[f"{tag}_loss"] = torch.tensor([loss.item()])
+    if head != 'lm': out[f"{tag}_dscore"] = S.grad[:nl]
     if A is not None:
-        dump(f"{tag}_dadapters", torch.cat([torch.cat([A[(l, k, 'A')].grad.ravel(), A[(l, k, 'B')].grad.ravel()])
-                                             for l in range(L) for k in range(7)]))
+        out[f"{tag}_dadapters"] = torch.cat([torch.cat([A[(l, k, 'A')].grad.ravel(), A[(l, k, 'B')].grad.ravel()])
+                                             for l in range(L) for k in range(7)])
     if mode == 'full':
         for key in ['tok_emb', 'attn_norm', 'wq', 'wk', 'wv', 'wo', 'ffn_norm', 'w_gate', 'w_up', 'w_down', 'final_norm']:
-            dump(f"{tag}_d{key}", W[key].grad)
+            out[f"{tag}_d{key}"] = W[key].grad
+    if dt == torch.float64:
+        for name, a in out.items(): dump(name, a.double())
+    return out
+
+def run_bf16(mode, head):
+    """The bf16-rounding oracle, and per tensor the spread: max |float32 run - float64 run|."""
+    ref, f32 = run(mode, head, True), run(mode, head, True, torch.float32)
+    for name, a in ref.items():
+        dump(name + "_spread", [float((a - f32[name].double()).abs().max())])
 
 run('lora', 'lm'); run('lora', 'cls'); run('lora', 'reg'); run('full', 'lm'); run('full', 'cls')
+run_bf16('lora', 'lm'); run_bf16('lora', 'cls')
 print("oracle ok")

@@ -90,7 +90,7 @@ static void test_linear(const char *fname, int block, int R) {
     QuantTensor *q = quant_tensor_quantize(w, OC, IC, &f);
     const float s = 1.75f;
     float dA[8 * IC] = {0}, dB[OC * 8] = {0}, dx[BT * IC] = {0}, out[BT * OC], xa[BT * 8];
-    Linear lin = {IC, OC, NULL, q, NULL, R, s, A, B, dA, dB, 1};
+    Linear lin = {IC, OC, NULL, q, NULL, R, s, A, B, dA, dB, 1, 0};
     float *scratch = xmalloc(linear_scratch_floats(&lin, BT) * sizeof(float));
     linear_forward(out, xa, x, NULL, &lin, BT, scratch);
     linear_backward(dx, g, x, NULL, xa, &lin, BT, scratch);

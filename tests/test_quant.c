@@ -144,6 +144,53 @@ static void test_fast_vs_ref(void) {
                "(24 formats x shapes 3x7, 5x352, 4x359, 256x352)");
 }
 
+// ---- bf16 compute's weight fill: fast == _ref bit for bit; MXINT exact in bf16 ------------------
+static void test_bf16_fill(void) {
+    static const int shapes[][2] = {{3, 7}, {5, 352}, {4, 359}, {64, 200}};
+    int all = 1, mx_exact = 1;
+    for (int s = 0; s < 4; s++) {
+        int R = shapes[s][0], C = shapes[s][1];
+        float *w = make_weights(R, C, 300 + s), *a = malloc((size_t)R * C * 4);
+        uint16_t *fast = malloc((size_t)R * C * 2), *ref = malloc((size_t)R * C * 2);
+        for (int k = 0; k < NFORMATS + 2; k++) {
+            quant_format f = k < NFORMATS ? fmt_of(FORMATS[k], 0, 0) : k == NFORMATS ? fmt_of("mxint4", 16, 0) : fmt_of("mxint8", 8, 0);
+            QuantTensor *q = quant_tensor_quantize(w, R, C, &f);
+            quant_dequantize_rows_bf16(q, 0, R, fast);
+            quant_dequantize_rows_bf16_ref(q, 0, R, ref);
+            if (memcmp(fast, ref, (size_t)R * C * 2)) {
+                char nm[64];
+                all = 0;
+                printf("FAIL bf16 fill fast vs ref %s %dx%d\n", quant_format_name(&f, nm, sizeof nm), R, C);
+            }
+            if (f.kind == QUANT_MXINT) {
+                quant_dequantize_rows(q, 0, R, a);
+                for (size_t i = 0; i < (size_t)R * C; i++)  // make_weights' 1e-38 row: subnormal, flushed
+                    mx_exact &= fabsf(a[i]) < 0x1p-126f ? (fast[i] & 0x7fff) == 0 : quant_bf16_to_f32(fast[i]) == a[i];
+            }
+            quant_tensor_free(q);
+        }
+        free(w); free(a); free(fast); free(ref);
+    }
+    CHECK(all, "bf16 weight fill: fast == _ref bit for bit (every format, blocks 8..64, partial blocks)");
+    CHECK(mx_exact, "MXINT-2..8 dequantize exactly into bf16 (values below 2^-126 flushed to zero)");
+    // the vector f32->bf16 conversion against the scalar rule: ties to even, NaN, inf, subnormal
+    // inputs flushed to signed zero, and a tail that is not a multiple of 16
+    float x[53];
+    uint32_t bits[] = {0x3f808000u, 0x3f818000u, 0x7fc00001u, 0x7f800000u, 0xff800000u, 0x00000001u, 0x80400000u,
+                       0x00800000u, 0x7f7fffffu, 0x3f7fffffu, 0x80000000u};
+    for (int i = 0; i < 53; i++) {
+        uint32_t u = i < 11 ? bits[i] : 0x3f800000u + (uint32_t)i * 0x9e3779u;
+        memcpy(&x[i], &u, 4);
+    }
+    uint16_t got[53];
+    quant_f32_to_bf16_n(got, x, 53);
+    int conv = 1;
+    for (int i = 0; i < 53; i++) conv &= got[i] == quant_f32_to_bf16_ftz(x[i]);
+    CHECK(conv, "quant_f32_to_bf16_n == scalar RNE with subnormals flushed (ties, NaN, inf, tails)");
+    CHECK(quant_f32_to_bf16_ftz(x[0]) == 0x3f80 && quant_f32_to_bf16_ftz(x[1]) == 0x3f82 && quant_f32_to_bf16_ftz(x[5]) == 0 &&
+          quant_f32_to_bf16_ftz(x[6]) == 0x8000, "bf16 rounding: ties to even (1+2^-8 -> 1, 1+3*2^-8 -> 1+2^-6), subnormal -> ±0");
+}
+
 // ---- values on the grid round-trip exactly -------------------------------------------------
 static void test_grid_exact(void) {
     enum { R = 3, C = 359 };
@@ -577,6 +624,7 @@ int main(void) {
     test_grid_exact();
     test_error_bounds();
     test_fast_vs_ref();
+    test_bf16_fill();
     test_oracle();
     test_io();
     test_tinystories();

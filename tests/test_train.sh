@@ -152,3 +152,27 @@ expect_error "two sources" "exactly one" "$Q" train --model "$M" --task sst2 --t
 expect_error "no out" "--out" "$Q" train --model "$M" --task sst2
 expect_error "bad schedule" "schedule" "$Q" train --model "$M" --task sst2 --schedule zigzag --out "$T/x"
 expect_error "resume from another run" "format|task|seed|hash|rank" "$Q" train --model "$M" --task sst2 --quiet --out "$T/y" --resume "$S/step-10.h5"
+
+# 8. --compute bf16 (issue 13): recorded in config.json and the checkpoint; a resume with another
+#    compute type is refused; the f32 fallback (QPEFT_NO_BF16=1) warns once and records f32; a
+#    bf16 resume continues the run bit for bit like an f32 one.
+if grep -qE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then
+    BF=$T/bf16; BR=$T/bf16r
+    bargs=(--task rte --max-steps 6 --batch 8 --lr 1e-3 --format mxint4 --dropout 0 --compute bf16)
+    "$Q" train "${common[@]}" "${bargs[@]}" --save-every 3 --out "$BF" 2>"$T/err8"
+    grep -q '"compute": "bf16"' "$BF/config.json" && pass "config.json records compute bf16" || fail "config.json compute: $(tail -1 "$T/err8")"
+    "$PY" -c 'import h5py,sys; v=h5py.File(sys.argv[1],"r").attrs["compute"]; v=v.decode() if isinstance(v,bytes) else v; assert v=="bf16", v' "$BF/step-3.h5" \
+        && pass "checkpoint root attribute compute = bf16" || fail "checkpoint compute attribute"
+    expect_error "resume with another --compute" "trained with --compute bf16, this run computes in f32" \
+        "$Q" train "${common[@]}" "${bargs[@]/bf16/f32}" --out "$BR" --resume "$BF/step-3.h5"
+    "$Q" train "${common[@]}" "${bargs[@]}" --out "$BR" --resume "$BF/step-3.h5" 2>/dev/null
+    a=$(grep -v eval "$BF/log.jsonl" | awk -F'"loss": ' '{split($2,x,","); print x[1]}' | sed -n 4,6p)
+    b=$(grep -v eval "$BR/log.jsonl" | awk -F'"loss": ' '{split($2,x,","); print x[1]}')
+    [ -n "$a" ] && [ "$a" = "$b" ] && pass "bf16 resume: steps 4..6 identical to the straight bf16 run" || fail "bf16 resume [$a] vs [$b]"
+else
+    echo "SKIP bf16 train/resume: this CPU has neither avx512_bf16 nor amx_bf16"
+fi
+QPEFT_NO_BF16=1 "$Q" train "${common[@]}" --task rte --max-steps 2 --batch 8 --compute bf16 --out "$T/nobf" 2>"$T/err8b"
+grep -c 'computing in f32' "$T/err8b" | grep -qx 1 && grep -q '"compute": "f32"' "$T/nobf/config.json" \
+    && pass "bf16 unavailable: one warning line, config.json records f32" || fail "fallback: $(cat "$T/err8b")"
+expect_error "bad --compute" "--compute must be f32 or bf16, got 'fp16'" "$Q" train --model "$M" --task sst2 --compute fp16 --out "$T/x"

@@ -37,7 +37,7 @@ enum { MAX_LIST = 16 };
 
 typedef struct {
     const char *model, *tok, *task, *data, *text, *formats, *ranks, *inits, *seeds, *lrs, *calib_text, *calib_stats;
-    const char *out, *extra, *error_ranks, *adapter_quants, *merge;
+    const char *out, *extra, *error_ranks, *adapter_quants, *merge, *compute;
     int epochs, max_steps, jobs, threads, batch, block, eval_every, evals;
     int merge_requant, merge_lossless;  // from --merge
     double dropout;                     // --dropout of the fp-adapter runs, when given (dropout_set)
@@ -197,6 +197,7 @@ static void data_args(ArgList *a, const CompareFlags *f, const char *model) {
     if (f->task) { arg(a, "--task"); arg(a, "%s", f->task); }
     if (f->data) { arg(a, "--data"); arg(a, "%s", f->data); }
     if (f->text) { arg(a, "--text"); arg(a, "%s", f->text); }
+    if (f->compute) { arg(a, "--compute"); arg(a, "%s", f->compute); }  // train and eval children alike
 }
 
 static void train_args(ArgList *a, const CompareFlags *f, const Run *r, const char *stats, int threads) {
@@ -715,6 +716,7 @@ int cmd_compare(int argc, char **argv) {
         {"--error-ranks", OPT_STR, &f.error_ranks, "4,8,16,32", "ranks of the output-error figure (Figure 1)", 1, 0, 0},
         {"--jobs", OPT_INT, &f.jobs, "1", "runs in parallel", 1, 256, 0},
         OPT_ROW_THREADS_H(&f.threads, "total threads shared by the jobs; 0 = all cores"),
+        {"--compute", OPT_STR, &f.compute, "f32", COMPUTE_OPT_HELP, 1, 0, 0},
         {"--adapter-quant", OPT_STR, &f.adapter_quants, "none", "comma list: none (fp adapters), same (QER: adapters in the MXINT base's format)", 1, 0, 0},
         {"--dropout", OPT_FLOAT, &f.dropout, "0.1", "adapter dropout of the fp-adapter runs (adapter-quant same runs have none)", 0, 0.95, 0},
         {"--merge", OPT_STR, &f.merge, "none", "none | requant | lossless | both: merge each run's best.h5 into a model.qm and score it", 1, 0, 0},
@@ -724,6 +726,7 @@ int cmd_compare(int argc, char **argv) {
                "R[,..] --inits I[,..] [--seeds 42,1,2] [--lrs a,b,..] [--epochs E | --max-steps N] [--adapter-quant none,same] "
                "[--merge none|requant|lossless|both] [--jobs J] --out DIR",
                opts, sizeof opts / sizeof opts[0], argc, argv, 2);
+    session_compute(f.compute);  // a bad --compute fails here, not in every child
     f.dropout_set = opts_seen(opts, sizeof opts / sizeof opts[0], "--dropout");
     if (!f.model) qp_die("qpeft compare: --model is required");
     if (!f.out) qp_die("qpeft compare: --out DIR is required");

@@ -126,7 +126,7 @@ static void eval_logits(Model *m, const text_stream *ts, int T, int64_t first, i
 int cmd_error(int argc, char **argv) {
     const char *model = NULL, *tok = NULL, *text = NULL, *stats_path = NULL, *eval_text = NULL, *format = NULL;
     const char *ranks_s = "4,8,16,32", *inits_s = "qlora,loftq,zeroquant-v2,lqer,qera-approx,qera-exact,srr";
-    const char *iters_s = "5", *csv = NULL;
+    const char *iters_s = "5", *csv = NULL, *compute = NULL;
     int samples = 128, T = 0, n_eval = 16, block = 0, dq = 0, batch = 4, seed = 42;
     double alpha = 0;
     qp_opt opts[] = {
@@ -148,11 +148,13 @@ int cmd_error(int argc, char **argv) {
         {"--batch", OPT_INT, &batch, CALIB_DEFAULT(CALIB_TEXT_BATCH), "windows per forward pass", 1, 4096, 0},
         OPT_ROW_SEED_H(&seed, "seed of qlora's random A"),
         {"--csv", OPT_STR, &csv, NULL, "also write the rows as CSV", 1, 0, 0},
+        {"--compute", OPT_STR, &compute, "f32", "f32 | bf16: arithmetic of the quantized models' base products (the fp32 reference stays f32)", 1, 0, 0},
     };
     const char *syn = "--model M [--tokenizer T] --calib-text FILE [--calib-stats H5] --format F[,F...] [--block N] "
                       "--ranks 4,8,16,32 --inits qlora,loftq,qera-approx,qera-exact[,...] [--loftq-iters 1,2,3,4,5] "
                       "[--eval-text FILE] [--csv FILE]";
     opts_parse("error", syn, opts, sizeof opts / sizeof opts[0], argc, argv, 2);
+    compute_kind ck = session_compute(compute);
     if (!model) qp_die("qpeft error: --model is required");
     if (!format) qp_die("qpeft error: --format is required (e.g. --format mxint2-b16,mxint3,nf4)");
     if (!text && !(stats_path && eval_text))
@@ -254,6 +256,7 @@ int cmd_error(int argc, char **argv) {
         double a = opts_seen(opts, sizeof opts / sizeof opts[0], "--alpha") ? alpha : 2.0 * ranks[r];
         if (model_init(&models[r], &cfg, &wr, ranks[r], (float)a, all, HEAD_LM, TRAIN_NONE, &st)) qp_die("%s", st.msg);
         int q = qp_quiet; qp_quiet = 1;
+        ck = model_set_compute(&models[r], ck);  // a fallback to f32 warns once
         model_alloc_acts(&models[r], batch, Tw);
         qp_quiet = q;
     }

@@ -25,7 +25,7 @@ static void write_predictions(const char *path, const TaskData *td, const EvalBu
 
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *tok = NULL, *ckpt = NULL, *task = NULL, *data = NULL, *tsv = NULL, *cols = NULL;
-    const char *label = NULL, *dev = NULL, *text = NULL, *preds = NULL;
+    const char *label = NULL, *dev = NULL, *text = NULL, *preds = NULL, *compute = NULL;
     int max_len = 128, seq_len = 0, batch = 32, regression = 0, skip = 0, threads = 0;
     qp_opt opts[] = {
         {"--checkpoint", OPT_STR, &ckpt, NULL, "checkpoint written by qpeft train (last.h5, best.h5, step-N.h5); without it the model file alone is scored (e.g. a merged model.qm)", 1, 0, 0},
@@ -44,6 +44,7 @@ int cmd_eval(int argc, char **argv) {
         {"--seq-len", OPT_INT, &seq_len, "0", "LM window; 0 = the model's context", 0, 1 << 20, 0},
         {"--batch", OPT_INT, &batch, "32", "examples per batch", 1, 65536, 0},
         OPT_ROW_THREADS_H(&threads, "threads; 0 = all cores"),
+        {"--compute", OPT_STR, &compute, "f32", COMPUTE_OPT_HELP, 1, 0, 0},
         {"--predictions", OPT_STR, &preds, NULL, "write index<TAB>prediction TSV here", 1, 0, 0},
     };
     opts_parse("eval", "[--checkpoint CKPT] --model M [--tokenizer T] (--task T [--data DIR] | --tsv F ... --dev F | "
@@ -86,6 +87,7 @@ int cmd_eval(int argc, char **argv) {
         qp_warn("checkpoint was trained on '%s'; scoring it on a generic table", meta.task);
     }
     int T = td.head == HEAD_LM ? td.seq_len : td.dev.longest;
+    model_set_compute(&m, session_compute(compute));
     model_alloc_acts(&m, batch, T);
     EvalBuffers eb;
     eval_buffers_alloc(&eb, batch, T, td.dev.n);

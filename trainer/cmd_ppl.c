@@ -15,7 +15,7 @@
 #include <string.h>
 
 int cmd_ppl(int argc, char **argv) {
-    const char *model = NULL, *tok = NULL, *text = NULL, *qformat = NULL, *qmodules = NULL, *init = NULL;
+    const char *model = NULL, *tok = NULL, *text = NULL, *qformat = NULL, *qmodules = NULL, *init = NULL, *compute = NULL;
     const char *calib_text = NULL, *calib_stats = NULL;
     int T = 0, batch = 8, max_windows = 0, qblock = 0, qdq = 0, rank = 0, loftq_iters = 5, seed = 42;
     double alpha = 0;
@@ -37,6 +37,7 @@ int cmd_ppl(int argc, char **argv) {
         OPT_ROW_CALIB_TEXT_H(&calib_text, "with --init lqer/qera-*/srr: calibration text (128 windows)"),
         OPT_ROW_CALIB_STATS_H(&calib_stats, "with --init: statistics from `qpeft calibrate`"),
         OPT_ROW_SEED_H(&seed, "with --init qlora: seed of A"),
+        {"--compute", OPT_STR, &compute, "f32", COMPUTE_OPT_HELP, 1, 0, 0},
     };
     opts_parse("ppl", "--model M [--tokenizer T] [--text FILE] [--seq-len T]", opts, sizeof opts / sizeof opts[0],
                argc, argv, 2);
@@ -78,6 +79,7 @@ int cmd_ppl(int argc, char **argv) {
         session_quantize_base(mp, model, qformat, qblock, qdq, qmodules);
     }
     Model m = *mp;  // su only carried the model through initialisation; m owns it from here
+    model_set_compute(&m, session_compute(compute));
     model_alloc_acts(&m, batch, T);
     int *inputs = xmalloc((size_t)batch * T * sizeof(int)), *targets = xmalloc((size_t)batch * T * sizeof(int));
     int64_t *win = xmalloc((size_t)batch * sizeof(int64_t));

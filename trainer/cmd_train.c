@@ -19,7 +19,7 @@
 
 typedef struct {
     const char *model, *tok, *task, *data, *tsv, *text_cols, *label_col, *dev, *text, *mode, *format, *init;
-    const char *calib_text, *calib_stats, *schedule, *targets, *resume, *out, *adapter_quant;
+    const char *calib_text, *calib_stats, *schedule, *targets, *resume, *out, *adapter_quant, *compute;
     int block, double_quant, rank, batch, epochs, max_steps, warmup, grad_accum, seed, threads, save_every;
     int evals, eval_every, log_every, max_len, seq_len, bucket, regression, skip_bad_rows, loftq_iters, eval_batch;
     int eval_samples;
@@ -142,6 +142,7 @@ int cmd_train(int argc, char **argv) {
         {"--bucket", OPT_INT, &f.bucket, "0", "length bucketing: sort runs of K batches by length; 0 = off", 0, 1024, 0},
         OPT_ROW_SEED_H(&f.seed, "seed of adapter init, head init, data order and dropout"),
         OPT_ROW_THREADS_H(&f.threads, "OpenMP/BLAS threads; 0 = all cores"),
+        {"--compute", OPT_STR, &f.compute, "f32", COMPUTE_OPT_HELP, 1, 0, 0},
         {"--log-every", OPT_INT, &f.log_every, "1", "log every N steps", 0, 1e9, 0},
         {"--eval-every", OPT_INT, &f.eval_every, "0", "also evaluate every N steps (always each epoch and at the end)", 0, 1e9, 0},
         {"--evals", OPT_INT, &f.evals, "0", "also evaluate N times evenly over the run (unless --eval-every)", 0, 1e6, 0},
@@ -171,6 +172,8 @@ int cmd_train(int argc, char **argv) {
         su.model.adapter_quant = AQUANT_SAME;
     }
     if (f.eval_samples > 0 && (size_t)f.eval_samples < su.task.dev.n) su.task.dev.n = (size_t)f.eval_samples;
+    compute_kind ck = session_compute(f.compute);
+    ck = model_set_compute(&su.model, ck);
 
     TrainConfig tc;
     memset(&tc, 0, sizeof tc);
@@ -206,7 +209,7 @@ int cmd_train(int argc, char **argv) {
         {"weight_decay", CF_NUM, &f.wd}, {"beta1", CF_NUM, &f.beta1}, {"beta2", CF_NUM, &f.beta2},
         {"eps", CF_NUM, &f.eps}, {"clip", CF_NUM, &f.clip}, {"seed", CF_INT, &f.seed},
         {"threads", CF_INT, &threads}, {"max_len", CF_INT, &f.max_len}, {"seq_len", CF_INT, &seq_len},
-        {"eval_samples", CF_INT, &f.eval_samples}, {"openblas_core", CF_STR, la_corename()},
+        {"eval_samples", CF_INT, &f.eval_samples}, {"openblas_core", CF_STR, la_corename()}, {"compute", CF_STR, compute_names[ck]},
     };
     config_json(fields, sizeof fields / sizeof fields[0], config, sizeof config);
     tc.config_json = config;

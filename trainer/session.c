@@ -183,3 +183,9 @@ void session_model_from_checkpoint(const char *model_path, const char *ckpt, int
     m->adapter_quant = meta->adapter_quant;  // QER-trained: eval/merge run the quantized-adapter model
     if (ckpt_load(ckpt, m, hex, meta, NULL, NULL, NULL, &st) != 0) qp_die("%s", st.msg);
 }
+
+compute_kind session_compute(const char *name) {
+    int k = compute_parse(name);
+    if (k < 0) qp_die("--compute must be f32 or bf16, got '%s'", name);
+    return (compute_kind)k;
+}

@@ -6,6 +6,11 @@
 #include "core/rng.h"
 #include "data/tokenizer.h"
 #include "model/model.h"
+
+// --compute of every verb that runs the model (train, eval, ppl, error, compare): the help line and
+// the parsed kind (dies with one line on another name). bf16 falls back to f32 in model_set_compute.
+#define COMPUTE_OPT_HELP "f32 | bf16: arithmetic of the frozen-base products (bf16: AVX512_BF16/AMX, else f32 with a warning)"
+compute_kind session_compute(const char *name);
 #include "model/qmodel.h"
 #include "model/weights.h"
 #include "quant/quant.h"

@@ -138,6 +138,9 @@ static void resume(Trainer *t) {
     ckpt_meta meta;
     if (ckpt_load(t->tc->resume, t->m, t->tc->model_hash, &meta, t->adam.m, t->adam.v, &t->adam.t, &st) != 0)
         qp_die("%s", st.msg);
+    if (meta.compute != t->m->compute)  // bit-for-bit continuation needs the same arithmetic
+        qp_die("%s: checkpoint was trained with --compute %s, this run computes in %s; resume with --compute %s",
+               t->tc->resume, compute_names[meta.compute], compute_names[t->m->compute], compute_names[meta.compute]);
     int64_t data[2], best[2];
     if (ckpt_state_get(&meta, "data", data, 2) != 0)
         qp_die("%s: not a training checkpoint (no data-order state); cannot resume from it", t->tc->resume);
