@@ -25,7 +25,8 @@
 
 static char tmpdir[4096];
 
-static int same_bits_or_zero(float a, float b) { return a == b && (a != 0 || 1) && (a != 0 ? !memcmp(&a, &b, 4) : 1); }
+// Bit for bit, except that a zero may change sign (ggml's (q−8)·d has no −0).
+static int same_bits_or_zero(float a, float b) { return a == b && (a == 0 || !memcmp(&a, &b, 4)); }
 
 // ---- block layouts -------------------------------------------------------------------------------
 static void test_layouts(void) {
