@@ -165,10 +165,10 @@ int export_write_gguf(const char *path, const ModelConfig *c, const ModelWeights
     int n = list_tensors(c, w, t);
     for (int i = 0; i < n; i++) {
         if ((o->type == EXPORT_Q4_0 || o->type == EXPORT_Q8_0) && t[i].kind >= 0 && t[i].cols % 32) {
-            int cols = (int)t[i].cols;
+            qp_fail(st, "%s: rows of a multiple of 32 for %s blocks, found %s with %lld columns", path,
+                    export_dtype_name(o->type), t[i].name, (long long)t[i].cols);
             free(t);
-            return qp_fail(st, "%s: rows of a multiple of 32 for %s blocks, found %s with %d columns", path,
-                           export_dtype_name(o->type), t[i].name, cols);
+            return -1;
         }
         choose(&t[i], o);
     }
