@@ -199,6 +199,13 @@ int export_write_gguf(const char *path, const ModelConfig *c, const ModelWeights
         size_t nb = ggml_blocks_row_bytes(b, t[i].cols) * (size_t)t[i].rows;
         double e = encode(&t[i], buf, back), r = 0;
         for (int64_t j = 0; j < ne; j++) r += (double)t[i].x[j] * t[i].x[j];
+        // The promise checked block by block: what a reader dequantizes is the weight, bit for bit
+        // (a zero may lose its sign: ggml's (q−8)·d has no −0).
+        for (int64_t j = 0; t[i].exact && j < ne && !rc; j++)
+            if (!(back[j] == t[i].x[j] && (back[j] == 0 || !memcmp(&back[j], &t[i].x[j], 4))))
+                rc = qp_fail(st, "%s: %s block %lld dequantizes to %.9g, not the weight %.9g (an exact-encoder bug)", path,
+                             t[i].name, (long long)(j / bt_of(t[i].type)->block), (double)back[j], (double)t[i].x[j]);
+        if (rc) break;
         gguf_writer_data(g, buf, nb);
         if (!t[i].exact) { rep->n_lossy++; err += e; ref += r; }
         bits += 8.0 * (double)nb;
