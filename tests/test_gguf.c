@@ -9,6 +9,7 @@
 //                                                 max |diff| <= TOL and mean |diff| <= MEAN_TOL
 //   test_gguf tensors GGUF MODEL CKPT L2C TYPE    the GGUF's linears == the checkpoint's merged
 //                                                 weights and == the llama2c export, bit for bit
+#include "checkpoints/export_gguf.h"
 #include "checkpoints/gguf.h"
 #include "checkpoints/merge.h"
 #include "data/text.h"
@@ -166,6 +167,70 @@ static void test_roundtrip(void) {
     for (int i = 0; i < 64; i++) ok &= same_bits_or_zero(bq[i], a[i]);
     CHECK(ok, "reader: q4_0 tensor dequantizes to the written values");
     gguf_close(&g);
+}
+
+// ---- the llama exporter, read back -------------------------------------------------------------------
+// A tiny untied model (C 64, H 96, 2 layers, GQA 4/2, V 5): linears on a 4-bit power-of-two grid,
+// everything else arbitrary floats. auto must write the linears Q4_0 and the rest F32, every value
+// bit for bit, output.weight present, the hyper-parameters and vocabulary as keys.
+static void test_export(void) {
+    ModelConfig c = {64, 96, 2, 4, 2, 5, 48, 1e-6f, 50000.0f, 0, 0};
+    ModelWeights w;
+    qp_status st = {0};
+    if (weights_alloc(&w, &c, &st)) { CHECK(0, "weights_alloc: %s", st.msg); return; }
+    for (size_t i = 0; i < w.n_floats; i++) w.mem[i] = sinf(0.7f * (float)i) + 0.01f * (float)(i % 13);
+    float *const lin[LIN_COUNT] = {w.wq, w.wk, w.wv, w.wo, w.w_gate, w.w_up, w.w_down};
+    const size_t n_lin[LIN_COUNT] = {64 * 64, 32 * 64, 32 * 64, 64 * 64, 96 * 64, 96 * 64, 64 * 96};
+    for (int k = 0; k < LIN_COUNT; k++)
+        for (size_t i = 0; i < 2 * n_lin[k]; i++) lin[k][i] = (float)((int)((i * 7 + (size_t)k) % 15) - 7) * 0x1p-6f;
+    const char *pieces[5] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81" "a", "<0x0A>"};
+    const float scores[5] = {0, 0, 0, -3.5f, 0};
+    const int32_t types[5] = {2, 3, 3, 1, 6};
+    export_gguf_vocab v = {5, pieces, scores, types, 1, 2, 0};
+    export_gguf_opts o = {EXPORT_AUTO, 0, -1, "tiny", &v, 0};
+    export_gguf_report rep;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tiny.gguf", tmpdir);
+    int rc = export_write_gguf(path, &c, &w, &o, &rep, &st);
+    CHECK(rc == 0 && rep.n_by_type[EXPORT_Q4_0] == 14 && rep.n_by_type[EXPORT_F32] == 7 && rep.n_lossy == 0,
+          "export auto: 14 linears q4_0, the 7 other tensors f32, nothing rounded (%s)", st.msg);
+    gguf_file g;
+    if (rc || gguf_open(&g, path, &st)) { CHECK(0, "read back: %s", st.msg); weights_free(&w); return; }
+    uint32_t u[9] = {0};
+    const char *keys[9] = {"llama.context_length", "llama.embedding_length", "llama.block_count", "llama.feed_forward_length",
+                           "llama.attention.head_count", "llama.attention.head_count_kv", "llama.rope.dimension_count",
+                           "general.file_type", "tokenizer.ggml.bos_token_id"};
+    int ok = 1;
+    for (int i = 0; i < 9; i++) ok &= gguf_get_u32(&g, keys[i], &u[i], &st) == 0;
+    float eps = 0, theta = 0;
+    ok &= !gguf_get_f32(&g, "llama.attention.layer_norm_rms_epsilon", &eps, &st) && !gguf_get_f32(&g, "llama.rope.freq_base", &theta, &st);
+    const char *arch = gguf_get_str(&g, "general.architecture", &st), *tm = gguf_get_str(&g, "tokenizer.ggml.model", &st);
+    CHECK(ok && u[0] == 48 && u[1] == 64 && u[2] == 2 && u[3] == 96 && u[4] == 4 && u[5] == 2 && u[6] == 16 && u[7] == 2 &&
+              u[8] == 1 && eps == 1e-6f && theta == 50000.0f && arch && !strcmp(arch, "llama") && tm && !strcmp(tm, "llama"),
+          "export keys: llama hyper-parameters, file_type 2 (mostly q4_0), bos, tokenizer model (%s)", st.msg);
+    const gguf_kv *tk = gguf_get_arr(&g, "tokenizer.ggml.tokens", GGUF_STR, &st);
+    CHECK(tk && tk->n == 5 && !strcmp(((char **)tk->data)[3], "\xe2\x96\x81" "a"), "export vocabulary: pieces as they are");
+    struct { const char *name; const float *x; int64_t ne0, ne1; int type; } want[] = {
+        {"token_embd.weight", w.tok_emb, 64, 5, GGML_ID_F32}, {"output.weight", w.lm_head, 64, 5, GGML_ID_F32},
+        {"output_norm.weight", w.final_norm, 64, 1, GGML_ID_F32}, {"blk.1.attn_k.weight", w.wk + 32 * 64, 64, 32, GGML_ID_Q4_0},
+        {"blk.0.ffn_down.weight", w.w_down, 96, 64, GGML_ID_Q4_0}, {"blk.1.ffn_norm.weight", w.ffn_norm + 64, 64, 1, GGML_ID_F32}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        int ti = gguf_find_tensor(&g, want[i].name);
+        float *x = malloc((size_t)(want[i].ne0 * want[i].ne1) * sizeof(float));
+        int same = ti >= 0 && g.t[ti].type == want[i].type && g.t[ti].ne[0] == want[i].ne0 && g.t[ti].ne[1] == want[i].ne1 &&
+                   !gguf_read_f32(&g, ti, x, &st);
+        for (int64_t j = 0; same && j < want[i].ne0 * want[i].ne1; j++) same &= same_bits_or_zero(x[j], want[i].x[j]);
+        CHECK(same, "export tensor %s: type, ne [%lld, %lld] and values bit for bit", want[i].name, (long long)want[i].ne0,
+              (long long)want[i].ne1);
+        free(x);
+    }
+    gguf_close(&g);
+    o.type = EXPORT_F16;
+    snprintf(path, sizeof path, "%s/tiny16.gguf", tmpdir);
+    rc = export_write_gguf(path, &c, &w, &o, &rep, &st);
+    CHECK(rc == 0 && rep.n_by_type[EXPORT_F16] == 16 && rep.n_lossy == 2 && rep.rel_err > 0 && rep.rel_err < 1e-3,
+          "export f16: the 16 2-D tensors f16, the 2 off-grid ones (embedding, output) rounded (rel err %.3g)", rep.rel_err);
+    weights_free(&w);
 }
 
 // ---- hostile input -------------------------------------------------------------------------------------
@@ -400,6 +465,7 @@ int main(int argc, char **argv) {
     test_layouts();
     test_exact();
     test_roundtrip();
+    test_export();
     test_hostile();
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
