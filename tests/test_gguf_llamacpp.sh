@@ -39,14 +39,13 @@ lt=$(printf '%s' "$l" | json_get '["text"]')
   || fail "greedy from BOS: qpeft [$q] llama.cpp [$lt] $(tail -1 "$W/e2")"
 printf 'Once upon a time\n' >"$W/prompt.txt"
 "$G" ids "$TOK" "$W/prompt.txt" 100 "$W/prompt.ids"
-l=$($ORACLE --model "$W/f32/model.gguf" gen 20 "Once upon a time" 2>>"$W/e2")
-np=$(printf '%s' "$l" | json_get '["prompt_ids"].__len__()')
-[ "$(printf '%s' "$l" | json_get '["prompt_ids"]' | tr -d '[],')" = "$(cat "$W/prompt.ids" | sed 's/ $//')" ] \
-  && pass "llama.cpp tokenizes \"Once upon a time\" as qpeft does: $(printf '%s' "$l" | json_get '["prompt_ids"]')" \
-  || fail "prompt ids: llama.cpp $(printf '%s' "$l" | json_get '["prompt_ids"]') qpeft $(cat "$W/prompt.ids")"
+np=$(wc -w <"$W/prompt.ids")
 q=$("$Q" generate --model "$M" --temperature 0 --steps $((np - 1 + 64)) --prompt "Once upon a time" 2>/dev/null)
 l=$($ORACLE --model "$W/f32/model.gguf" gen $((np - 1 + 64)) "Once upon a time" 2>>"$W/e2")
 lt=$(printf '%s' "$l" | json_get '["text"]')
+[ "$(printf '%s' "$l" | json_get '["prompt_ids"]' | tr -d '[],')" = "$(sed 's/ $//' "$W/prompt.ids")" ] \
+  && pass "llama.cpp tokenizes \"Once upon a time\" as qpeft does: $(printf '%s' "$l" | json_get '["prompt_ids"]')" \
+  || fail "prompt ids: llama.cpp $(printf '%s' "$l" | json_get '["prompt_ids"]') qpeft $(cat "$W/prompt.ids")"
 ng=$(printf '%s' "$l" | json_get '["ids"].__len__()'); bos=$(printf '%s' "$l" | json_get '["stopped_at_bos"]')
 [ -n "$q" ] && [ "$q" = "$lt" ] && { [ "$ng" = 64 ] || [ "$bos" = True ]; } \
   && pass "llama.cpp greedy after the prompt == qpeft generate ($ng tokens, both stop at BOS: $bos): $(printf '%s' "$q" | head -c 60)..." \
