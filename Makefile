@@ -105,8 +105,14 @@ endef
 deps:
 	$(call apt_install,$(DEPS_PKGS))
 
+# llama.cpp itself as an oracle (tests/test_gguf_llamacpp.sh): node-llama-cpp's prebuilt CPU
+# binaries, pinned, into tests/llamacpp/node_modules (~83 MB; nothing compiled or downloaded at run
+# time). Only when missing, so a machine that has it does no network work.
+NODE_LLAMA := node-llama-cpp@3.21.1 @node-llama-cpp/linux-x64@3.21.1
 test-deps: deps
-	$(call apt_install,$(TEST_DEPS_PKGS))
+	$(call apt_install,$(TEST_DEPS_PKGS) nodejs)
+	@[ -d tests/llamacpp/node_modules/@node-llama-cpp/linux-x64 ] || \
+	  (cd tests/llamacpp && npm i -E --omit=optional $(NODE_LLAMA))
 
 check-build: deps
 	@$(MAKE) --no-print-directory all tests-bin
