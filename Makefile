@@ -97,8 +97,21 @@ endef
 deps:
 	$(call apt_install,$(DEPS_PKGS))
 
+# llama.cpp's ggml as an oracle (issues 14, 17): the prebuilt libggml-base.so and llama.cpp of
+# the npm package node-llama-cpp, installed in tests/llamacpp (git-ignored). Debian's npm only
+# when no npm is on the machine (a NodeSource nodejs ships its own and conflicts with it).
+NPM_ORACLES    := node-llama-cpp@3.21.1 @node-llama-cpp/linux-x64@3.21.1
+GGML_BASE_LIB  := tests/llamacpp/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so
+
 test-deps: deps
 	$(call apt_install,$(TEST_DEPS_PKGS))
+	@command -v npm >/dev/null || { $(MAKE) --no-print-directory npm-apt; }
+	@test -e $(GGML_BASE_LIB) || { mkdir -p tests/llamacpp && cd tests/llamacpp && \
+	  npm i -E --omit=optional --no-fund --no-audit $(NPM_ORACLES); }
+
+.PHONY: npm-apt
+npm-apt:
+	$(call apt_install,nodejs npm)
 
 check-build: deps
 	@$(MAKE) --no-print-directory all tests-bin

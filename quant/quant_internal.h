@@ -54,6 +54,24 @@ void half_quantize_ref(QuantTensor *q, const float *w);
 void half_dequantize_rows(const QuantTensor *q, int r0, int r1, float *out);
 void half_dequantize_rows_ref(const QuantTensor *q, int r0, int r1, float *out);
 
+// ggml block formats (quant/ggml.c): one row of the table per format. A row of a tensor is
+// cols/block blocks of `bytes` each, back to back (the GGUF layout).
+typedef struct {
+    quant_kind kind;
+    const char *name;   // ggml's type name ("q4_K")
+    int ggml_type;      // ggml_type id in GGUF tensor infos
+    int bits;           // nominal code width
+    int block;          // weights per block (ggml's QK)
+    int bytes;          // bytes per block
+    void (*dq_ref)(const uint8_t *blk, float *y);  // scalar reference, one weight at a time
+    void (*dq)(const uint8_t *blk, float *y);      // fast path, one block
+} ggml_kind_info;
+const ggml_kind_info *ggml_block_info(quant_kind kind);   // NULL for qpeft's own kinds
+const ggml_kind_info *ggml_block_by_name(const char *name);  // case-insensitive
+const ggml_kind_info *ggml_block_by_type(int ggml_type);
+void ggml_dequantize_rows(const QuantTensor *q, int r0, int r1, float *out);
+void ggml_dequantize_rows_ref(const QuantTensor *q, int r0, int r1, float *out);
+
 // Bit packing (quant/pack.c), layout in quant/quant.h. `row` points at a row's first byte.
 size_t pack_row_bytes(int n, int bits);
 // Pack n codes (each < 2^bits) into the row's first pack_row_bytes(n, bits) bytes.
