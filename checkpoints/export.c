@@ -2,6 +2,7 @@
 // that makes every export all-or-nothing. Tested by tests/test_export.c and tests/oracle_peft.py.
 #include "checkpoints/export.h"
 #include "core/check.h"
+#include "quant/ggml_blocks.h"
 #include "quant/quant.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -16,22 +17,44 @@
 #include <dirent.h>
 
 // ---- dtypes -------------------------------------------------------------------------------------
-static const char *const DT_NAME[EXPORT_DTYPE_COUNT] = {"f32", "f16", "bf16"};
-static const char *const DT_ST[EXPORT_DTYPE_COUNT] = {"F32", "F16", "BF16"};        // safetensors
-static const char *const DT_TORCH[EXPORT_DTYPE_COUNT] = {"float32", "float16", "bfloat16"};
-static const size_t DT_BYTES[EXPORT_DTYPE_COUNT] = {4, 2, 2};
+static const struct {
+    const char *name, *alias[2];  // --dtype/--gguf-type spellings
+    const char *st, *torch;       // safetensors and torch names (NULL: not an HF dtype)
+    size_t bytes;                 // HF element bytes
+    int ggml;                     // ggml type id (-1: auto)
+} DT[EXPORT_DTYPE_COUNT] = {
+    [EXPORT_F32] = {"f32", {"fp32", "float32"}, "F32", "float32", 4, GGML_ID_F32},
+    [EXPORT_F16] = {"f16", {"fp16", "float16"}, "F16", "float16", 2, GGML_ID_F16},
+    [EXPORT_BF16] = {"bf16", {"bfloat16", NULL}, "BF16", "bfloat16", 2, GGML_ID_BF16},
+    [EXPORT_Q8_0] = {"q8_0", {NULL, NULL}, NULL, NULL, 0, GGML_ID_Q8_0},
+    [EXPORT_Q4_0] = {"q4_0", {NULL, NULL}, NULL, NULL, 0, GGML_ID_Q4_0},
+    [EXPORT_AUTO] = {"auto", {NULL, NULL}, NULL, NULL, 0, -1},
+};
 
-int export_dtype_parse(const char *s, export_dtype *out, qp_status *st) {
-    static const struct { const char *name; export_dtype dt; } names[] = {
-        {"f32", EXPORT_F32}, {"fp32", EXPORT_F32}, {"float32", EXPORT_F32},
-        {"f16", EXPORT_F16}, {"fp16", EXPORT_F16}, {"float16", EXPORT_F16},
-        {"bf16", EXPORT_BF16}, {"bfloat16", EXPORT_BF16}};
-    for (size_t i = 0; s && i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(s, names[i].name)) { *out = names[i].dt; return 0; }
-    return qp_fail(st, "--dtype must be f32, f16 or bf16, found '%s'", s ? s : "(none)");
+static int dtype_lookup(const char *s, export_dtype *out) {
+    for (int i = 0; s && i < EXPORT_DTYPE_COUNT; i++)
+        if (!strcmp(s, DT[i].name) || (DT[i].alias[0] && !strcmp(s, DT[i].alias[0])) || (DT[i].alias[1] && !strcmp(s, DT[i].alias[1]))) {
+            *out = (export_dtype)i;
+            return 0;
+        }
+    return -1;
 }
 
-const char *export_dtype_name(export_dtype dt) { return dt < EXPORT_DTYPE_COUNT ? DT_NAME[dt] : "?"; }
+int export_dtype_parse(const char *s, export_dtype *out, qp_status *st) {
+    export_dtype d;
+    if (dtype_lookup(s, &d) || !DT[d].st) return qp_fail(st, "--dtype must be f32, f16 or bf16, found '%s'%s", s ? s : "(none)",
+                                                         s && !dtype_lookup(s, &d) ? " (a GGUF type: use --to gguf --gguf-type)" : "");
+    *out = d;
+    return 0;
+}
+
+int export_gguf_type_parse(const char *s, export_dtype *out, qp_status *st) {
+    if (dtype_lookup(s, out)) return qp_fail(st, "--gguf-type must be auto, f32, f16, bf16, q8_0 or q4_0, found '%s'", s ? s : "(none)");
+    return 0;
+}
+
+const char *export_dtype_name(export_dtype dt) { return dt < EXPORT_DTYPE_COUNT ? DT[dt].name : "?"; }
+int export_dtype_ggml_id(export_dtype dt) { return dt < EXPORT_DTYPE_COUNT ? DT[dt].ggml : -1; }
 
 float export_dtype_round(float x, export_dtype dt) {
     if (dt == EXPORT_F16) return quant_f16_to_f32(quant_f32_to_f16(x));
@@ -40,18 +63,15 @@ float export_dtype_round(float x, export_dtype dt) {
 }
 
 // ---- checked output -----------------------------------------------------------------------------
-// A file being written: every failure lands in st once, later writes become no-ops, and
-// out_close reports the first error (so writers can stay linear).
-typedef struct { FILE *f; const char *path; qp_status *st; int failed; } Out;
 
-static int out_open(Out *o, const char *path, qp_status *st) {
+int export_out_open(export_out *o, const char *path, qp_status *st) {
     o->path = path; o->st = st; o->failed = 0;
     o->f = fopen(path, "wb");
     if (!o->f) { o->failed = 1; return qp_fail(st, "%s: a writable file, found none (%s)", path, strerror(errno)); }
     return 0;
 }
 
-static void out_write(Out *o, const void *p, size_t n) {
+void export_out_write(export_out *o, const void *p, size_t n) {
     if (o->failed || n == 0) return;
     if (fwrite(p, 1, n, o->f) != n) {
         o->failed = 1;
@@ -59,8 +79,7 @@ static void out_write(Out *o, const void *p, size_t n) {
     }
 }
 
-static void out_printf(Out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out_printf(Out *o, const char *fmt, ...) {
+void export_out_printf(export_out *o, const char *fmt, ...) {
     if (o->failed) return;
     va_list ap;
     va_start(ap, fmt);
@@ -70,7 +89,7 @@ static void out_printf(Out *o, const char *fmt, ...) {
 }
 
 // Flush, fsync and close; returns 0 or -1 (the first error).
-static int out_close(Out *o) {
+int export_out_close(export_out *o) {
     if (!o->f) return -1;
     if (!o->failed && (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0)) {
         o->failed = 1;
@@ -93,14 +112,14 @@ static int join(char *out, size_t n, const char *dir, const char *name, qp_statu
 int export_copy_file(const char *src, const char *dst, qp_status *st) {
     FILE *in = fopen(src, "rb");
     if (!in) return qp_fail(st, "%s: a readable file to copy, found none (%s)", src, strerror(errno));
-    Out o;
-    if (out_open(&o, dst, st)) { fclose(in); return -1; }
+    export_out o;
+    if (export_out_open(&o, dst, st)) { fclose(in); return -1; }
     char buf[1 << 16];
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0) out_write(&o, buf, n);
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) export_out_write(&o, buf, n);
     if (ferror(in) && !o.failed) { o.failed = 1; qp_fail(st, "%s: readable to the end, found a read error", src); }
     fclose(in);
-    return out_close(&o);
+    return export_out_close(&o);
 }
 
 // ---- JSON text helpers --------------------------------------------------------------------------
@@ -115,14 +134,14 @@ static void fmt_f32(float x, char *buf, size_t n) {
 }
 
 // A JSON string literal (quotes included) of s, escaping what RFC 8259 requires.
-static void out_json_str(Out *o, const char *s) {
-    out_write(o, "\"", 1);
+static void out_json_str(export_out *o, const char *s) {
+    export_out_write(o, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') { char e[2] = {'\\', (char)*p}; out_write(o, e, 2); }
-        else if (*p < 0x20) out_printf(o, "\\u%04x", *p);
-        else out_write(o, p, 1);
+        if (*p == '"' || *p == '\\') { char e[2] = {'\\', (char)*p}; export_out_write(o, e, 2); }
+        else if (*p < 0x20) export_out_printf(o, "\\u%04x", *p);
+        else export_out_write(o, p, 1);
     }
-    out_write(o, "\"", 1);
+    export_out_write(o, "\"", 1);
 }
 
 // ---- staging directory ---------------------------------------------------------------------------
@@ -237,7 +256,7 @@ static void encode(unsigned char *out, const float *x, size_t n, export_dtype dt
 }
 
 int export_safetensors_write(const char *path, const export_tensor *t, int n, export_dtype dt, qp_status *st) {
-    if (dt >= EXPORT_DTYPE_COUNT) return qp_fail(st, "%s: a known dtype, found %d", path, (int)dt);
+    if (dt >= EXPORT_DTYPE_COUNT || !DT[dt].st) return qp_fail(st, "%s: a known dtype, found %d", path, (int)dt);
     int *ord = xmalloc((size_t)(n > 0 ? n : 1) * sizeof(int));
     for (int i = 0; i < n; i++) ord[i] = i;
     qsort_r(ord, (size_t)n, sizeof(int), by_name, (void *)t);
@@ -257,20 +276,20 @@ int export_safetensors_write(const char *path, const export_tensor *t, int n, ex
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         const export_tensor *e = &t[ord[i]];
-        size_t bytes = tensor_numel(e) * DT_BYTES[dt];
-        buf_add(&h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld", e->name, DT_ST[dt], (long long)e->shape[0]);
+        size_t bytes = tensor_numel(e) * DT[dt].bytes;
+        buf_add(&h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld", e->name, DT[dt].st, (long long)e->shape[0]);
         if (e->ndim == 2) buf_add(&h, ",%lld", (long long)e->shape[1]);
         buf_add(&h, "],\"data_offsets\":[%zu,%zu]}", off, off + bytes);
         off += bytes;
     }
     buf_add(&h, "}");
     while (h.n % 8) buf_add(&h, " ");   // 8 + header length stays a multiple of 8: aligned data
-    Out o;
-    if (out_open(&o, path, st)) { free(h.p); free(ord); return -1; }
+    export_out o;
+    if (export_out_open(&o, path, st)) { free(h.p); free(ord); return -1; }
     unsigned char len8[8];
     for (int b = 0; b < 8; b++) len8[b] = (unsigned char)((uint64_t)h.n >> (8 * b));
-    out_write(&o, len8, 8);
-    out_write(&o, h.p, h.n);
+    export_out_write(&o, len8, 8);
+    export_out_write(&o, h.p, h.n);
     free(h.p);
     enum { CHUNK = 1 << 16 };
     unsigned char *bytes = xmalloc(CHUNK * 4);
@@ -288,25 +307,25 @@ int export_safetensors_write(const char *path, const export_tensor *t, int n, ex
         for (size_t k = 0; k < numel; k += CHUNK) {
             size_t m = numel - k < CHUNK ? numel - k : CHUNK;
             encode(bytes, src + k, m, dt);
-            out_write(&o, bytes, m * DT_BYTES[dt]);
+            export_out_write(&o, bytes, m * DT[dt].bytes);
         }
         free(perm);
     }
     free(bytes);
     free(ord);
-    return out_close(&o);
+    return export_out_close(&o);
 }
 
 // ---- Hugging Face directory ------------------------------------------------------------------------
 static int write_hf_config(const char *path, const ModelConfig *c, const export_hf_opts *opt, qp_status *st) {
-    Out o;
-    if (out_open(&o, path, st)) return -1;
+    export_out o;
+    if (export_out_open(&o, path, st)) return -1;
     char eps[40], theta[40];
     fmt_f32(c->norm_eps, eps, sizeof eps);
     fmt_f32(c->rope_theta, theta, sizeof theta);
     int seqcls = c->n_labels > 0;
-    out_printf(&o, "{\n  \"architectures\": [\"%s\"],\n", seqcls ? "LlamaForSequenceClassification" : "LlamaForCausalLM");
-    out_printf(&o,
+    export_out_printf(&o, "{\n  \"architectures\": [\"%s\"],\n", seqcls ? "LlamaForSequenceClassification" : "LlamaForCausalLM");
+    export_out_printf(&o,
                "  \"model_type\": \"llama\",\n  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n"
                "  \"num_hidden_layers\": %d,\n  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n"
                "  \"vocab_size\": %d,\n  \"max_position_embeddings\": %d,\n  \"rms_norm_eps\": %s,\n"
@@ -314,7 +333,7 @@ static int write_hf_config(const char *path, const ModelConfig *c, const export_
                "  \"hidden_act\": \"silu\",\n  \"attention_bias\": false,\n  \"mlp_bias\": false,\n"
                "  \"bos_token_id\": 1,\n  \"eos_token_id\": 2,\n  \"torch_dtype\": \"%s\"",
                c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->max_seq_len, eps, theta,
-               c->tied_embeddings ? "true" : "false", DT_TORCH[opt->dtype]);
+               c->tied_embeddings ? "true" : "false", DT[opt->dtype].torch);
     if (seqcls) {
         // Label names from the checkpoint when they match the head's size, else LABEL_i.
         char *names[1024] = {0};
@@ -326,27 +345,27 @@ static int write_hf_config(const char *path, const ModelConfig *c, const export_
             names[nn++] = p;
         }
         int use = nn == c->n_labels;
-        out_printf(&o, ",\n  \"num_labels\": %d,\n  \"problem_type\": \"%s\",\n  \"pad_token_id\": 0,\n  \"id2label\": {",
+        export_out_printf(&o, ",\n  \"num_labels\": %d,\n  \"problem_type\": \"%s\",\n  \"pad_token_id\": 0,\n  \"id2label\": {",
                    c->n_labels, opt->head == HEAD_REGRESS ? "regression" : "single_label_classification");
         for (int i = 0; i < c->n_labels; i++) {
             char def[32];
             snprintf(def, sizeof def, "LABEL_%d", i);
-            out_printf(&o, "%s\"%d\": ", i ? ", " : "", i);
+            export_out_printf(&o, "%s\"%d\": ", i ? ", " : "", i);
             out_json_str(&o, use ? names[i] : def);
         }
-        out_printf(&o, "},\n  \"label2id\": {");
+        export_out_printf(&o, "},\n  \"label2id\": {");
         for (int i = 0; i < c->n_labels; i++) {
             char def[32];
             snprintf(def, sizeof def, "LABEL_%d", i);
-            out_printf(&o, "%s", i ? ", " : "");
+            export_out_printf(&o, "%s", i ? ", " : "");
             out_json_str(&o, use ? names[i] : def);
-            out_printf(&o, ": %d", i);
+            export_out_printf(&o, ": %d", i);
         }
-        out_printf(&o, "}");
+        export_out_printf(&o, "}");
         free(copy);
     }
-    out_printf(&o, "\n}\n");
-    return out_close(&o);
+    export_out_printf(&o, "\n}\n");
+    return export_out_close(&o);
 }
 
 int export_write_hf(const char *dir, const ModelConfig *c, const ModelWeights *w, const export_hf_opts *opt,
@@ -392,13 +411,13 @@ int export_write_hf(const char *dir, const ModelConfig *c, const ModelWeights *w
 }
 
 // ---- llama2.c legacy file -----------------------------------------------------------------------------
-static void out_f32(Out *o, const float *x, size_t n) {
+static void out_f32(export_out *o, const float *x, size_t n) {
     unsigned char buf[4096];
     for (size_t k = 0; k < n; k += 1024) {
         size_t m = n - k < 1024 ? n - k : 1024;
         if (x) encode(buf, x + k, m, EXPORT_F32);
         else memset(buf, 0, m * 4);
-        out_write(o, buf, m * 4);
+        export_out_write(o, buf, m * 4);
     }
 }
 
@@ -409,8 +428,8 @@ int export_write_llama2c(const char *path, const ModelConfig *c, const ModelWeig
     if (c->norm_eps != 1e-5f || c->rope_theta != 10000.0f)
         return qp_fail(st, "%s: rms_norm_eps 1e-5 and rope_theta 10000 (all a llama2.c header can mean), found %g and %g (use --to hf)",
                        path, (double)c->norm_eps, (double)c->rope_theta);
-    Out o;
-    if (out_open(&o, path, st)) return -1;
+    export_out o;
+    if (export_out_open(&o, path, st)) return -1;
     const int32_t hdr[7] = {c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
                             c->tied_embeddings ? c->vocab_size : -c->vocab_size, c->max_seq_len};
     unsigned char hb[28];
@@ -419,7 +438,7 @@ int export_write_llama2c(const char *path, const ModelConfig *c, const ModelWeig
         memcpy(&u, &hdr[i], 4);
         for (int b = 0; b < 4; b++) hb[4 * i + b] = (unsigned char)(u >> (8 * b));
     }
-    out_write(&o, hb, sizeof hb);
+    export_out_write(&o, hb, sizeof hb);
     size_t C = (size_t)c->dim, H = (size_t)c->hidden_dim, L = (size_t)c->n_layers, V = (size_t)c->vocab_size;
     size_t HS = (size_t)config_head_size(c), QD = (size_t)c->n_heads * HS, KVD = (size_t)c->n_kv_heads * HS;
     // llama2.c's legacy order (export.py legacy_export, run.c memory_map_weights); wq/wk rows are
@@ -437,7 +456,7 @@ int export_write_llama2c(const char *path, const ModelConfig *c, const ModelWeig
     out_f32(&o, w->final_norm, C);
     out_f32(&o, NULL, (size_t)c->max_seq_len * HS);  // freq_cis real + imag (seq_len * HS/2 each): zeros, run.c ignores them
     if (!c->tied_embeddings) out_f32(&o, w->lm_head, V * C);
-    return out_close(&o);
+    return export_out_close(&o);
 }
 
 // ---- PEFT adapter directory -------------------------------------------------------------------------
@@ -449,27 +468,27 @@ static void lin_dims(const ModelConfig *c, int k, int64_t *out, int64_t *in) {
 }
 
 static int write_peft_config(const char *path, const Model *m, const export_peft_opts *opt, qp_status *st) {
-    Out o;
-    if (out_open(&o, path, st)) return -1;
+    export_out o;
+    if (export_out_open(&o, path, st)) return -1;
     char alpha[40], drop[40];
     // lora_alpha: an integer literal when integral (PEFT's type hint is int; a float also works).
     if (m->alpha == floorf(m->alpha) && fabsf(m->alpha) < 1e9f) snprintf(alpha, sizeof alpha, "%d", (int)m->alpha);
     else fmt_f32(m->alpha, alpha, sizeof alpha);
     fmt_f32((float)opt->lora_dropout, drop, sizeof drop);
-    out_printf(&o, "{\n  \"peft_type\": \"LORA\",\n  \"task_type\": \"%s\",\n  \"base_model_name_or_path\": ",
+    export_out_printf(&o, "{\n  \"peft_type\": \"LORA\",\n  \"task_type\": \"%s\",\n  \"base_model_name_or_path\": ",
                m->head == HEAD_LM ? "CAUSAL_LM" : "SEQ_CLS");
     if (opt->base_model) out_json_str(&o, opt->base_model);
-    else out_printf(&o, "null");
-    out_printf(&o, ",\n  \"r\": %d,\n  \"lora_alpha\": %s,\n  \"lora_dropout\": %s,\n  \"target_modules\": [", m->rank,
+    else export_out_printf(&o, "null");
+    export_out_printf(&o, ",\n  \"r\": %d,\n  \"lora_alpha\": %s,\n  \"lora_dropout\": %s,\n  \"target_modules\": [", m->rank,
                alpha, drop);
     int first = 1;
     for (int k = 0; k < LIN_COUNT; k++)
-        if (m->target_mask >> k & 1u) { out_printf(&o, "%s\"%s\"", first ? "" : ", ", lin_names[k]); first = 0; }
-    out_printf(&o, "],\n  \"bias\": \"none\",\n  \"modules_to_save\": %s,\n", m->head == HEAD_LM ? "null" : "[\"score\"]");
-    out_printf(&o, "  \"fan_in_fan_out\": false,\n  \"inference_mode\": true,\n  \"init_lora_weights\": true,\n"
+        if (m->target_mask >> k & 1u) { export_out_printf(&o, "%s\"%s\"", first ? "" : ", ", lin_names[k]); first = 0; }
+    export_out_printf(&o, "],\n  \"bias\": \"none\",\n  \"modules_to_save\": %s,\n", m->head == HEAD_LM ? "null" : "[\"score\"]");
+    export_out_printf(&o, "  \"fan_in_fan_out\": false,\n  \"inference_mode\": true,\n  \"init_lora_weights\": true,\n"
                    "  \"use_rslora\": false,\n  \"use_dora\": false,\n  \"layers_to_transform\": null,\n"
                    "  \"layers_pattern\": null,\n  \"rank_pattern\": {},\n  \"alpha_pattern\": {},\n  \"revision\": null\n}\n");
-    return out_close(&o);
+    return export_out_close(&o);
 }
 
 int export_write_peft(const char *dir, const Model *m, const export_peft_opts *opt, qp_status *st) {

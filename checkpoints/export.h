@@ -15,13 +15,31 @@
 #include "model/model.h"
 #include "model/weights.h"
 
-typedef enum { EXPORT_F32 = 0, EXPORT_F16, EXPORT_BF16, EXPORT_DTYPE_COUNT } export_dtype;
+#include <stdio.h>
 
-// "f32" | "f16" | "bf16" (also "fp32", "fp16", "float32", "float16", "bfloat16").
+// The tensor types of every export, one table behind --dtype (HF: the float types) and
+// --gguf-type (GGUF: all of them, and "auto": the smallest exact type per tensor). The ggml
+// block types carry their ggml id (quant/ggml_blocks.h).
+typedef enum { EXPORT_F32 = 0, EXPORT_F16, EXPORT_BF16, EXPORT_Q8_0, EXPORT_Q4_0, EXPORT_AUTO, EXPORT_DTYPE_COUNT } export_dtype;
+
+// --dtype: "f32" | "f16" | "bf16" (also "fp32", "fp16", "float32", "float16", "bfloat16").
 int export_dtype_parse(const char *s, export_dtype *out, qp_status *st);
-const char *export_dtype_name(export_dtype dt);   // "f32", "f16", "bf16"
-// Round x to the dtype and back (round-to-nearest-even): what a reader of the file sees.
+// --gguf-type: "auto" | "f32" | "f16" | "bf16" | "q8_0" | "q4_0" (and the aliases above).
+int export_gguf_type_parse(const char *s, export_dtype *out, qp_status *st);
+const char *export_dtype_name(export_dtype dt);   // "f32", "f16", "bf16", "q8_0", "q4_0", "auto"
+int export_dtype_ggml_id(export_dtype dt);        // ggml type id; -1 for auto
+// Round x to a float dtype and back (round-to-nearest-even): what a reader of the file sees.
 float export_dtype_round(float x, export_dtype dt);
+
+// ---- checked output (the writers of checkpoints/) ---------------------------------------------
+// A file being written: every failure lands in st once, later writes become no-ops, and
+// export_out_close reports the first error (so writers can stay linear).
+typedef struct { FILE *f; const char *path; qp_status *st; int failed; } export_out;
+int export_out_open(export_out *o, const char *path, qp_status *st);
+void export_out_write(export_out *o, const void *p, size_t n);
+void export_out_printf(export_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// Flush, fsync and close; returns 0 or -1 (the first error).
+int export_out_close(export_out *o);
 
 // ---- staging directory ------------------------------------------------------------------------
 enum { EXPORT_PATH_MAX = 4096 };

@@ -14,6 +14,17 @@ static float *slot(const ModelWeights *w, const Linear *lin, int l, int k) {
     return base[k] + (size_t)l * lin->out * lin->in;
 }
 
+void merge_fill_packed(ModelWeights *w, const ModelConfig *cfg, QuantTensor *const *q) {
+    float *const base[LIN_COUNT] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
+    for (int l = 0; q && l < cfg->n_layers; l++)
+        for (int k = 0; k < LIN_COUNT; k++) {
+            const QuantTensor *t = q[l * LIN_COUNT + k];
+            if (!t) continue;
+            size_t n = (size_t)quant_tensor_rows(t) * (size_t)quant_tensor_cols(t);
+            quant_dequantize_rows(t, 0, quant_tensor_rows(t), base[k] + (size_t)l * n);
+        }
+}
+
 int merge_has_packed_base(const Model *m) {
     for (int i = 0; m->qbase && i < m->cfg.n_layers * LIN_COUNT; i++)
         if (m->qbase[i]) return 1;

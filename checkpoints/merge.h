@@ -20,6 +20,9 @@ int merge_weights(const Model *m, ModelConfig *cfg, ModelWeights *out, qp_status
 int merge_qer_weights(const Model *m, ModelConfig *cfg, ModelWeights *out, qp_status *st);
 // The same without the adapters: the base W~ a PEFT user must load under the adapters.
 int merge_base_weights(const Model *m, ModelConfig *cfg, ModelWeights *out, qp_status *st);
+// Overwrite w's linear slots with the dequantized packed tensors q[l*LIN_COUNT + k] that are
+// non-NULL (e.g. `merge --lossless`'s merged MXINT bases, for an export of their exact values).
+void merge_fill_packed(ModelWeights *w, const ModelConfig *cfg, QuantTensor *const *q);
 // Does m have any packed (quantized) base?
 int merge_has_packed_base(const Model *m);
 

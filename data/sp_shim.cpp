@@ -157,6 +157,18 @@ extern "C" const char *tok_decode_piece_run_c(const Tokenizer *t, int prev, int 
     return piece;
 }
 
+extern "C" float tok_score(const Tokenizer *t, int id) { return id >= 0 && id < t->vocab ? t->sp.GetScore(id) : 0.0f; }
+
+extern "C" int tok_piece_type(const Tokenizer *t, int id) {
+    if (id < 0 || id >= t->vocab) return 0;
+    // The order of convert_hf_to_gguf.py's SentencePiece branch: unknown, control, unused, byte.
+    if (t->sp.IsUnknown(id)) return 2;
+    if (t->sp.IsControl(id)) return 3;
+    if (t->sp.IsUnused(id)) return 5;
+    if (t->sp.IsByte(id)) return 6;
+    return 1;
+}
+
 extern "C" int tok_vocab_size(const Tokenizer *t) { return t->vocab; }
 extern "C" int tok_bos_id(const Tokenizer *t) { return t->sp.bos_id(); }
 extern "C" int tok_eos_id(const Tokenizer *t) { return t->sp.eos_id(); }

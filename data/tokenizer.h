@@ -44,6 +44,12 @@ const char *tok_piece(const Tokenizer *t, int id);
 // string is owned by the tokenizer (valid until tok_free); "" if id is out of range.
 const char *tok_decode_piece_run_c(const Tokenizer *t, int prev, int id);
 
+// A piece's score (SentencePiece's log-probability for unigram, merge rank for BPE models) and its
+// kind, numbered as GGUF's tokenizer.ggml.token_type (llama.cpp's llama_token_type): 1 normal,
+// 2 unknown, 3 control, 5 unused, 6 byte (user-defined pieces read as normal). 0 if out of range.
+float tok_score(const Tokenizer *t, int id);
+int tok_piece_type(const Tokenizer *t, int id);
+
 int tok_vocab_size(const Tokenizer *t);
 int tok_bos_id(const Tokenizer *t);  // -1 if the model has none
 int tok_eos_id(const Tokenizer *t);  // -1 if the model has none

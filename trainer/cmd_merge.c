@@ -1,6 +1,7 @@
 // trainer/cmd_merge.c — `qpeft merge`: fold a checkpoint's adapters into its base (W' = W~ + s·B·A)
-// and export the result into a new directory — Hugging Face (F32/F16/BF16), llama2.c, or the
-// adapters alone in PEFT's layout — optionally re-quantizing the merged weights into qpeft's .qm
+// and export the result into a new directory — Hugging Face (F32/F16/BF16), llama2.c, GGUF for
+// llama.cpp (exact at an MXINT base's bits), or the adapters alone in PEFT's or llama.cpp's
+// layout — optionally re-quantizing the merged weights into qpeft's .qm
 // file with the error that costs. Always prints the logits check (merged vs unmerged).
 // Tested by tests/test_merge_cli.sh (the library parts by tests/test_export.c).
 #include "checkpoints/checkpoint.h"
@@ -13,6 +14,7 @@
 #include "model/model.h"
 #include "model/qmodel.h"
 #include "trainer/options.h"
+#include "trainer/gguf_cli.h"
 #include "trainer/qer_cli.h"
 #include "trainer/session.h"
 #include "trainer/verbs.h"
@@ -146,17 +148,18 @@ static void list_dir(const char *dir, const char *rel) {
 }
 
 int cmd_merge(int argc, char **argv) {
-    const char *model = NULL, *ckpt = NULL, *out = NULL, *to = NULL, *dtype_s = NULL, *requant = NULL, *tok = NULL,
+    const char *model = NULL, *ckpt = NULL, *out = NULL, *to = NULL, *dtype_s = NULL, *requant = NULL, *tok = NULL, *gguf_type_s = NULL,
                *text = NULL;
     int block = 0, lossless = 0, qer_steps = 0, qer_samples = 128, threads = 0;
     double qer_lr = 0.01, qer_penalty = 100;
     const char *qer_text = NULL;
     qp_opt opts[] = {
         {"--model", OPT_STR, &model, NULL, "base model the checkpoint was trained on (llama2.c .bin, HF directory, .qm)", 1, 0, 0},
-        {"--checkpoint", OPT_STR, &ckpt, NULL, "checkpoint (.h5) with the adapters and head", 1, 0, 0},
+        {"--checkpoint", OPT_STR, &ckpt, NULL, "checkpoint (.h5) with the adapters and head (--to gguf: optional; without it the model itself is converted)", 1, 0, 0},
         {"--out", OPT_STR, &out, NULL, "new output directory (refused if it exists and is not empty)", 1, 0, 0},
-        {"--to", OPT_STR, &to, "hf", "hf (merged HF Llama dir) | llama2c (merged model.bin, fp32) | peft (adapters alone)", 1, 0, 0},
+        {"--to", OPT_STR, &to, "hf", "hf (merged HF Llama dir) | llama2c (merged model.bin, fp32) | peft (adapters alone) | gguf (merged model.gguf for llama.cpp) | gguf-lora (adapter.gguf + base.gguf for llama.cpp --lora)", 1, 0, 0},
         {"--dtype", OPT_STR, &dtype_s, "f32", "f32 | f16 | bf16: tensor type of HF safetensors (llama2c: f32 only)", 1, 0, 0},
+        {"--gguf-type", OPT_STR, &gguf_type_s, "auto", "auto | f32 | f16 | bf16 | q8_0 | q4_0: GGUF tensor type of the linears (auto: the smallest exact type per tensor)", 1, 0, 0},
         {"--requant", OPT_STR, &requant, NULL, "also re-quantize the merged weights in FORMAT (nf4, mxint3, ...) into model.qm", 1, 0, 0},
         {"--block", OPT_INT, &block, "0", "block size of --requant; 0 = the format's default", 0, 1 << 20, 0},
         {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model copied as tokenizer.model (default: beside the model)", 1, 0, 0},
@@ -169,17 +172,30 @@ int cmd_merge(int argc, char **argv) {
         {"--qer-text", OPT_STR, &qer_text, NULL, "--lossless: calibration text (default: the assets' tinystories_train_head.txt)", 1, 0, 0},
         {"--threads", OPT_INT, &threads, "0", "threads; 0 = all cores", 0, 1024, 0},
     };
-    opts_parse("merge", "--model M --checkpoint CKPT --out DIR [--to hf|llama2c|peft] [--dtype f32|f16|bf16] [--requant FORMAT [--block N] | --lossless [--qer-steps N]]",
+    opts_parse("merge", "--model M --checkpoint CKPT --out DIR [--to hf|llama2c|peft|gguf|gguf-lora] [--dtype f32|f16|bf16] [--gguf-type T] [--requant FORMAT [--block N] | --lossless [--qer-steps N]]",
                opts, sizeof opts / sizeof opts[0], argc, argv, 2);
     qp_status st = {0};
     if (threads > 0) la_set_threads(threads);
     if (!model) qp_die("--model is required");
-    if (!ckpt) qp_die("--checkpoint is required");
     if (!out) qp_die("--out is required");
     int to_hf = !strcmp(to, "hf"), to_l2c = !strcmp(to, "llama2c"), to_peft = !strcmp(to, "peft");
-    if (!to_hf && !to_l2c && !to_peft) qp_die("--to must be hf, llama2c or peft, found '%s'", to);
-    export_dtype dt;
+    int to_gguf = !strcmp(to, "gguf"), to_glora = !strcmp(to, "gguf-lora");
+    if (!to_hf && !to_l2c && !to_peft && !to_gguf && !to_glora)
+        qp_die("--to must be hf, llama2c, peft, gguf or gguf-lora, found '%s'", to);
+    export_dtype dt, gt;
     if (export_dtype_parse(dtype_s, &dt, &st) != 0) qp_die("%s", st.msg);
+    if (export_gguf_type_parse(gguf_type_s, &gt, &st) != 0) qp_die("%s", st.msg);
+    const int nopt0 = sizeof opts / sizeof opts[0];
+    if ((to_gguf || to_glora) && opts_seen(opts, nopt0, "--dtype")) qp_die("--to %s takes --gguf-type, not --dtype", to);
+    if (!to_gguf && !to_glora && opts_seen(opts, nopt0, "--gguf-type")) qp_die("--gguf-type needs --to gguf or gguf-lora");
+    if (!ckpt && to_gguf && !lossless && !requant) {
+        if (export_check_new_dir(out, &st) != 0) qp_die("%s", st.msg);
+        char *tp = find_tokenizer(model, tok);
+        gguf_cli_convert(model, tp, gt, out);
+        free(tp);
+        return 0;
+    }
+    if (!ckpt) qp_die("--checkpoint is required%s", to_gguf ? " with --lossless/--requant" : "");
     if (to_l2c && dt != EXPORT_F32) qp_die("--to llama2c writes fp32 only, found --dtype %s", dtype_s);
     quant_format qf = {0};
     if (requant && quant_parse_format(requant, block, 0, &qf, &st) != 0) qp_die("--requant: %s", st.msg);
@@ -223,6 +239,23 @@ int cmd_merge(int argc, char **argv) {
     if (to_peft && m.adapter_quant == AQUANT_SAME)
         qp_die("%s: trained with --adapter-quant same (W_qer on the base's grid); PEFT's W + s*B*A cannot express "
                "it: use --to hf or --lossless", ckpt);
+    // GGUF: llama.cpp's llama architecture has no classification head; which linears sit on an
+    // exact MXINT grid (QER-trained or --lossless: all packed ones; else the un-adapted packed ones).
+    unsigned packed_mask = 0;
+    for (int i = 0; m.qbase && i < cfg->n_layers * LIN_COUNT; i++) packed_mask |= m.qbase[i] ? 1u << (i % LIN_COUNT) : 0u;
+    const int gguf_expect = packed ? gguf_cli_exact_type(&meta.quant) : -1;
+    const int on_grid = lossless || m.adapter_quant == AQUANT_SAME;
+    if (to_gguf || to_glora) {
+        if (to_glora && (m.rank <= 0 || m.train == TRAIN_FULL))
+            qp_die("%s: --to gguf-lora needs LoRA adapters, found %s", ckpt, m.train == TRAIN_FULL ? "a full fine-tuning checkpoint (use --to gguf)" : "none");
+        if (to_glora && m.adapter_quant == AQUANT_SAME)
+            qp_die("%s: trained with --adapter-quant same (W_qer on the base's grid); llama.cpp's W + s*B*A cannot express "
+                   "it: use --to gguf (exact at the base's bits)", ckpt);
+        if (on_grid || to_glora) gguf_cli_check_type(gt, gguf_expect, fmtname);
+        if (m.head != HEAD_LM)
+            printf("note: llama.cpp's llama architecture has no %s head: the GGUF holds the language model only; "
+                   "the head (%d labels) is left out\n", ckpt_head_name(m.head), cfg->n_labels);
+    }
     char *tok_path = find_tokenizer(model, tok);
     int B, T;
     char batch_what[PATH_MAX + 128];
@@ -233,7 +266,7 @@ int cmd_merge(int argc, char **argv) {
     // --dtype; for PEFT, its merge over the written base: round(W~) + (W' - W~), head in fp32.
     // PEFT reproduces qpeft's model only over the same W~: a quantized base (or one PEFT cannot
     // read, a llama2.c file) is written beside the adapters as base/, an HF directory.
-    int need_base = to_peft && (packed || !is_dir(model));
+    int need_base = (to_peft && (packed || !is_dir(model))) || to_glora;
     ModelConfig mc, bc;
     ModelWeights mw, bw = {0};
     if (merge_weights(&m, &mc, &mw, &st) != 0) qp_die("%s", st.msg);
@@ -297,14 +330,30 @@ int cmd_merge(int argc, char **argv) {
     int rc = 0;
     const char *labels = ckpt_extra_get(&meta, "labels");
     char base_abs[PATH_MAX * 2] = "";
+    export_gguf_report grep_ = {0}, grep_base = {0};
     if (to_hf) {
         export_hf_opts o = {dt, m.head, labels, tok_path};
         rc = export_write_hf(sg.tmp, &mc, &mw, &o, &st);
+    } else if (to_gguf) {
+        ModelConfig gc = mc;
+        gc.n_labels = 0;
+        if (lossless) merge_fill_packed(&mw, &mc, qer_bases);  // W_qer's exact codes (checked bit for bit above)
+        snprintf(path, sizeof path, "%s/model.gguf", sg.tmp);
+        rc = gguf_cli_write_model(path, &gc, &mw, gt, on_grid ? packed_mask : packed_mask & ~m.target_mask, gguf_expect, tok_path,
+                                  ckpt, &grep_, &st);
+    } else if (to_glora) {
+        ModelConfig gc = bc;
+        gc.n_labels = 0;
+        snprintf(path, sizeof path, "%s/adapter.gguf", sg.tmp);
+        rc = export_write_gguf_lora(path, &m, ckpt, &st);
+        snprintf(path, sizeof path, "%s/base.gguf", sg.tmp);
+        if (!rc) printf("base.gguf: the base W~ the adapters were trained over (%s%s)\n", fmtname, packed ? ", dequantized" : "");
+        if (!rc) rc = gguf_cli_write_model(path, &gc, &bw, gt, packed_mask, gguf_expect, tok_path, model, &grep_base, &st);
     } else if (to_l2c) {
         snprintf(path, sizeof path, "%s/model.bin", sg.tmp);
         rc = export_write_llama2c(path, &mc, &mw, &st);
         if (!rc && tok_path) { snprintf(path, sizeof path, "%s/tokenizer.model", sg.tmp); rc = export_copy_file(tok_path, path, &st); }
-    } else {
+    } else if (to_peft) {
         if (need_base) {
             snprintf(path, sizeof path, "%s/base", sg.tmp);
             export_hf_opts o = {dt, m.head, labels, tok_path};
@@ -336,8 +385,13 @@ int cmd_merge(int argc, char **argv) {
     }
     if (rc) { export_stage_abort(&sg); qp_die("%s", st.msg); }
     if (export_stage_commit(&sg, &st) != 0) qp_die("%s", st.msg);
-    printf("wrote %s/ (%s%s%s):\n", sg.dir, to, to_l2c ? "" : " ", to_l2c ? "" : (to_peft ? "adapters f32" : export_dtype_name(dt)));
+    const char *what_type = to_l2c ? "" : to_peft ? "adapters f32" : to_gguf ? export_dtype_name(gt) : to_glora ? "adapters f32 + base" : export_dtype_name(dt);
+    printf("wrote %s/ (%s%s%s):\n", sg.dir, to, to_l2c ? "" : " ", what_type);
     list_dir(sg.dir, "");
+    if (to_glora)
+        printf("note: llama.cpp applies adapter.gguf as W + (alpha/r)*B*A over base.gguf (%s); `llama-cli -m base.gguf "
+               "--lora adapter.gguf`%s\n", grep_base.n_lossy ? "ROUNDED: see its weight error above" : "exactly W~",
+               packed ? "" : "");
     if (to_peft)
         printf("note: PEFT merges W + (lora_alpha/r)*B*A over base %s; with another base (e.g. the unquantized original "
                "of a quantized run) the result differs from this checkpoint's model\n", base_abs);
@@ -345,7 +399,14 @@ int cmd_merge(int argc, char **argv) {
     printf("{\"out\": ");
     json_str(sg.dir);
     printf(", \"to\": \"%s\", \"dtype\": \"%s\", \"adapter_quant\": \"%s\", \"max_abs_dlogit\": %.6g, \"mse_dlogit\": %.6g",
-           to, to_peft ? "f32" : export_dtype_name(dt), adapter_quant_names[m.adapter_quant], mx, mse);
+           to, to_peft || to_glora ? "f32" : to_gguf ? export_dtype_name(gt) : export_dtype_name(dt), adapter_quant_names[m.adapter_quant], mx, mse);
+    export_gguf_report *gr = to_gguf ? &grep_ : to_glora ? &grep_base : NULL;
+    if (gr)
+        printf(", \"gguf\": {\"bytes\": %llu, \"bits_per_weight\": %.6g, \"linear_bits_per_weight\": %.6g, \"q4_0\": %d, "
+               "\"q8_0\": %d, \"f16\": %d, \"bf16\": %d, \"f32\": %d, \"lossy_tensors\": %d, \"weight_rel_err\": %.6g, \"fallbacks\": %d}",
+               (unsigned long long)gr->bytes, gr->bits_per_weight, gr->linear_bits_per_weight, gr->n_by_type[EXPORT_Q4_0],
+               gr->n_by_type[EXPORT_Q8_0], gr->n_by_type[EXPORT_F16], gr->n_by_type[EXPORT_BF16], gr->n_by_type[EXPORT_F32],
+               gr->n_lossy, gr->rel_err, gr->n_fallback);
     if (requant)
         printf(", \"requant\": {\"format\": \"%s\", \"weight_rel_err\": %.6g, \"max_abs_dlogit\": %.6g, \"mse_dlogit\": %.6g}", qname,
                qe.rel, qmx, qmse);
