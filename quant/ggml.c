@@ -1,5 +1,7 @@
 // quant/ggml.c — ggml's block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, Q8_K)
 // as frozen bases: the raw blocks of a GGUF tensor, kept packed and dequantized on the fly.
+// The layouts' references and sizes are rows of quant/ggml_blocks.c (the one table of ggml
+// types, shared with the GGUF reader and writer); Q4_0's and Q8_0's references live there.
 // Tested by tests/test_ggml_quant.c (fast == ref on random blocks, block sizes) and
 // tests/test_ggml_oracle.sh (bit-equal to libggml's own dequantize_row_* on blocks quantized by
 // ggml_quantize_chunk, random and tinystories-1M tensors).
@@ -16,7 +18,7 @@
 #include <string.h>
 
 #define QK 32      // elements of a Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 block
-#define QK_K 256   // elements of a K-quant super-block
+#define QK_K GGML_QK_K  // elements of a K-quant super-block
 
 // ---- block layouts (field order and sizes as ggml-common.h) ------------------------------------
 typedef struct { uint16_t d; uint8_t qs[QK / 2]; } blk_q4_0;
@@ -33,16 +35,16 @@ typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } blk_q8_K;
 
 // The sizes are ggml's on-disk block sizes: a GGUF tensor's bytes are rows·(cols/QK)·size.
 _Static_assert(sizeof(blk_q4_0) == 18, "q4_0 block: fp16 + 16 bytes of nibbles");
-_Static_assert(sizeof(blk_q4_1) == 20, "q4_1 block: 2 fp16 + 16 bytes of nibbles");
-_Static_assert(sizeof(blk_q5_0) == 22, "q5_0 block: fp16 + 4 bytes of high bits + 16 of nibbles");
-_Static_assert(sizeof(blk_q5_1) == 24, "q5_1 block: 2 fp16 + 4 + 16");
+_Static_assert(sizeof(blk_q4_1) == GGML_Q4_1_BYTES, "q4_1 block: 2 fp16 + 16 bytes of nibbles");
+_Static_assert(sizeof(blk_q5_0) == GGML_Q5_0_BYTES, "q5_0 block: fp16 + 4 bytes of high bits + 16 of nibbles");
+_Static_assert(sizeof(blk_q5_1) == GGML_Q5_1_BYTES, "q5_1 block: 2 fp16 + 4 + 16");
 _Static_assert(sizeof(blk_q8_0) == 34, "q8_0 block: fp16 + 32 int8");
-_Static_assert(sizeof(blk_q2_K) == 84, "q2_K super-block: 16 scale bytes + 64 code bytes + 2 fp16");
-_Static_assert(sizeof(blk_q3_K) == 110, "q3_K super-block: 32 hmask + 64 codes + 12 scales + fp16");
-_Static_assert(sizeof(blk_q4_K) == 144, "q4_K super-block: 2 fp16 + 12 scale bytes + 128 nibble bytes");
-_Static_assert(sizeof(blk_q5_K) == 176, "q5_K super-block: 2 fp16 + 12 + 32 high bits + 128 nibbles");
-_Static_assert(sizeof(blk_q6_K) == 210, "q6_K super-block: 128 low nibbles + 64 high pairs + 16 int8 scales + fp16");
-_Static_assert(sizeof(blk_q8_K) == 292, "q8_K super-block: fp32 + 256 int8 + 16 int16 sums");
+_Static_assert(sizeof(blk_q2_K) == GGML_Q2_K_BYTES, "q2_K super-block: 16 scale bytes + 64 code bytes + 2 fp16");
+_Static_assert(sizeof(blk_q3_K) == GGML_Q3_K_BYTES, "q3_K super-block: 32 hmask + 64 codes + 12 scales + fp16");
+_Static_assert(sizeof(blk_q4_K) == GGML_Q4_K_BYTES, "q4_K super-block: 2 fp16 + 12 scale bytes + 128 nibble bytes");
+_Static_assert(sizeof(blk_q5_K) == GGML_Q5_K_BYTES, "q5_K super-block: 2 fp16 + 12 + 32 high bits + 128 nibbles");
+_Static_assert(sizeof(blk_q6_K) == GGML_Q6_K_BYTES, "q6_K super-block: 128 low nibbles + 64 high pairs + 16 int8 scales + fp16");
+_Static_assert(sizeof(blk_q8_K) == GGML_Q8_K_BYTES, "q8_K super-block: fp32 + 256 int8 + 16 int16 sums");
 
 static float h2f(uint16_t h) { return quant_f16_to_f32(h); }
 
@@ -69,18 +71,6 @@ static int k3_scale(const uint8_t *s, int j) {
 }
 
 // ---- scalar references: one weight at a time, indices straight from the layout -------------
-// Q4_0: element j < 16 in the low nibble of byte j, element j + 16 in its high nibble; code − 8.
-static float q4_0_at(const uint8_t *p, int i) {
-    const blk_q4_0 *b = (const blk_q4_0 *)p;
-    int q = i < 16 ? b->qs[i] & 15 : b->qs[i - 16] >> 4;
-    return (float)(q - 8) * h2f(b->d);
-}
-
-static float q8_0_at(const uint8_t *p, int i) {
-    const blk_q8_0 *b = (const blk_q8_0 *)p;
-    return (float)b->qs[i] * h2f(b->d);
-}
-
 static float q4_1_at(const uint8_t *p, int i) {
     const blk_q4_1 *b = (const blk_q4_1 *)p;
     int q = i < 16 ? b->qs[i] & 15 : b->qs[i - 16] >> 4;  // element j low nibble, j+16 high
@@ -281,15 +271,14 @@ static void q8_K_block(const uint8_t *p, float *y) {
 }
 
 // ---- the table ------------------------------------------------------------------------------
+// The references, one weight at a time: the dequant_ref of quant/ggml_blocks.c's table rows.
 #define REF_BLOCK(name, n)                                                          \
-    static void name##_block_ref(const uint8_t *p, float *y) {                      \
+    void ggml_##name##_dequant_ref(const uint8_t *p, float *y) {                    \
         for (int i = 0; i < (n); i++) y[i] = name##_at(p, i);                        \
     }
-REF_BLOCK(q4_0, QK)
 REF_BLOCK(q4_1, QK)
 REF_BLOCK(q5_0, QK)
 REF_BLOCK(q5_1, QK)
-REF_BLOCK(q8_0, QK)
 REF_BLOCK(q2_K, QK_K)
 REF_BLOCK(q3_K, QK_K)
 REF_BLOCK(q4_K, QK_K)
@@ -297,18 +286,21 @@ REF_BLOCK(q5_K, QK_K)
 REF_BLOCK(q6_K, QK_K)
 REF_BLOCK(q8_K, QK_K)
 
+// qpeft's kinds over ggml's types: the layout facts (name, block, bytes, reference) are the
+// rows of quant/ggml_blocks.c; this table adds the QuantTensor kind, the nominal width and the
+// fast path.
 static const ggml_kind_info TYPES[] = {
-    {QUANT_Q4_0, "q4_0", 2, 4, QK, sizeof(blk_q4_0), q4_0_block_ref, q4_0_block},
-    {QUANT_Q4_1, "q4_1", 3, 4, QK, sizeof(blk_q4_1), q4_1_block_ref, q4_1_block},
-    {QUANT_Q5_0, "q5_0", 6, 5, QK, sizeof(blk_q5_0), q5_0_block_ref, q5_0_block},
-    {QUANT_Q5_1, "q5_1", 7, 5, QK, sizeof(blk_q5_1), q5_1_block_ref, q5_1_block},
-    {QUANT_Q8_0, "q8_0", 8, 8, QK, sizeof(blk_q8_0), q8_0_block_ref, q8_0_block},
-    {QUANT_Q2_K, "q2_K", 10, 2, QK_K, sizeof(blk_q2_K), q2_K_block_ref, q2_K_block},
-    {QUANT_Q3_K, "q3_K", 11, 3, QK_K, sizeof(blk_q3_K), q3_K_block_ref, q3_K_block},
-    {QUANT_Q4_K, "q4_K", 12, 4, QK_K, sizeof(blk_q4_K), q4_K_block_ref, q4_K_block},
-    {QUANT_Q5_K, "q5_K", 13, 5, QK_K, sizeof(blk_q5_K), q5_K_block_ref, q5_K_block},
-    {QUANT_Q6_K, "q6_K", 14, 6, QK_K, sizeof(blk_q6_K), q6_K_block_ref, q6_K_block},
-    {QUANT_Q8_K, "q8_K", 15, 8, QK_K, sizeof(blk_q8_K), q8_K_block_ref, q8_K_block},
+    {QUANT_Q4_0, GGML_ID_Q4_0, 4, q4_0_block},
+    {QUANT_Q4_1, GGML_ID_Q4_1, 4, q4_1_block},
+    {QUANT_Q5_0, GGML_ID_Q5_0, 5, q5_0_block},
+    {QUANT_Q5_1, GGML_ID_Q5_1, 5, q5_1_block},
+    {QUANT_Q8_0, GGML_ID_Q8_0, 8, q8_0_block},
+    {QUANT_Q2_K, GGML_ID_Q2_K, 2, q2_K_block},
+    {QUANT_Q3_K, GGML_ID_Q3_K, 3, q3_K_block},
+    {QUANT_Q4_K, GGML_ID_Q4_K, 4, q4_K_block},
+    {QUANT_Q5_K, GGML_ID_Q5_K, 5, q5_K_block},
+    {QUANT_Q6_K, GGML_ID_Q6_K, 6, q6_K_block},
+    {QUANT_Q8_K, GGML_ID_Q8_K, 8, q8_K_block},
 };
 #define NTYPES (int)(sizeof TYPES / sizeof *TYPES)
 
@@ -320,7 +312,7 @@ const ggml_kind_info *ggml_block_info(quant_kind kind) {
 
 const ggml_kind_info *ggml_block_by_name(const char *name) {
     for (int i = 0; i < NTYPES; i++)
-        if (!strcasecmp(TYPES[i].name, name)) return &TYPES[i];
+        if (!strcasecmp(ggml_blocks_type(TYPES[i].ggml_type)->name, name)) return &TYPES[i];
     return NULL;
 }
 
@@ -332,15 +324,16 @@ const ggml_kind_info *ggml_block_by_type(int ggml_type) {
 
 // ---- tensor paths ---------------------------------------------------------------------------
 static void dequantize_rows_with(const QuantTensor *q, int r0, int r1, float *out, int ref) {
-    const ggml_kind_info *t = ggml_block_info(q->fmt.kind);
+    const ggml_kind_info *g = ggml_block_info(q->fmt.kind);
+    const ggml_block_type *t = g ? ggml_blocks_type(g->ggml_type) : NULL;
     QP_ASSERT(t && q->cols % t->block == 0);
-    void (*block)(const uint8_t *, float *) = ref ? t->dq_ref : t->dq;
+    void (*block)(const uint8_t *, float *) = ref ? t->dequant_ref : g->dq;
     const int nblk = q->cols / t->block;
 #pragma omp parallel for schedule(static) if (!ref && (size_t)(r1 - r0) * q->cols > QUANT_OMP_MIN)
     for (int r = r0; r < r1; r++) {
         const uint8_t *row = q->sec[QUANT_SEC_CODES] + (size_t)r * q->row_bytes;
         float *o = out + (size_t)(r - r0) * q->cols;
-        for (int b = 0; b < nblk; b++) block(row + (size_t)b * t->bytes, o + (size_t)b * t->block);
+        for (int b = 0; b < nblk; b++) block(row + (size_t)b * t->bytes, o + (size_t)b * (size_t)t->block);
     }
 }
 

@@ -17,7 +17,7 @@ static int default_block(quant_kind k) {
     case QUANT_NF4: case QUANT_FP4: case QUANT_NF3: case QUANT_NF2: return 64;
     case QUANT_MXINT: return 32;
     case QUANT_INT: return 64;
-    default: return ggml_block_info(k) ? ggml_block_info(k)->block : 0;
+    default: return ggml_block_info(k) ? ggml_blocks_type(ggml_block_info(k)->ggml_type)->block : 0;
     }
 }
 
@@ -53,7 +53,7 @@ const char *quant_format_name(const quant_format *f, char *buf, size_t n) {
     case QUANT_NF2: s = "nf2"; break;
     case QUANT_MXINT: if (f->bits >= 2 && f->bits <= 8) s = MX_NAMES[f->bits]; break;
     case QUANT_INT: if (f->bits >= 2 && f->bits <= 8) s = INT_NAMES[f->bits]; break;
-    default: if (ggml_block_info(f->kind)) s = ggml_block_info(f->kind)->name; break;
+    default: if (ggml_block_info(f->kind)) s = ggml_blocks_type(ggml_block_info(f->kind)->ggml_type)->name; break;
     }
     if (!buf || n == 0) return s;
     if (f->block > 0) snprintf(buf, n, "%s-b%d%s", s, f->block, f->double_quant ? "-dq" : "");
@@ -67,9 +67,10 @@ int quant_format_check(const quant_format *f, qp_status *st) {
     const char *name = quant_format_name(f, NULL, 0);
     const ggml_kind_info *g = ggml_block_info(f->kind);
     if (g) {  // ggml's layouts fix everything: the block, the width, no double quantization
-        if (f->bits != g->bits || f->block != g->block || f->double_quant)
+        const int block = ggml_blocks_type(g->ggml_type)->block;
+        if (f->bits != g->bits || f->block != block || f->double_quant)
             return qp_fail(st, "%s: bits %d, block %d, double_quant %d (expected %d, %d, 0)", name, f->bits, f->block,
-                           f->double_quant, g->bits, g->block);
+                           f->double_quant, g->bits, block);
         return 0;
     }
     if (f->kind == QUANT_MXINT || f->kind == QUANT_INT) {
@@ -118,8 +119,8 @@ int quant_parse_format(const char *full_name, int block, int double_quant, quant
     else if (!strcmp(name, "nf2")) f = (quant_format){QUANT_NF2, 2, 0, 0};
     else if (ggml_block_by_name(name)) {
         const ggml_kind_info *g = ggml_block_by_name(name);
-        f = (quant_format){g->kind, g->bits, g->block, 0};
-        block = g->block;  // fixed by the layout: a CLI-wide --block does not apply
+        f = (quant_format){g->kind, g->bits, ggml_blocks_type(g->ggml_type)->block, 0};
+        block = f.block;  // fixed by the layout: a CLI-wide --block does not apply
     } else {
         int found = 0;
         for (int b = 2; b <= 8 && !found; b++) {
@@ -154,9 +155,10 @@ int quant_section_sizes(const quant_format *f, int rows, int cols, size_t sec[QU
     if (rows < 0 || cols < 0) return -1;
     const ggml_kind_info *g = ggml_block_info(f->kind);
     if (g) {  // whole blocks only, back to back: the GGUF layout
-        if (cols % g->block) return -1;
-        if (row_bytes) *row_bytes = (size_t)(cols / g->block) * (size_t)g->bytes;
-        return qp_size_mul((size_t)(cols / g->block) * (size_t)g->bytes, (size_t)rows, &sec[QUANT_SEC_CODES]) ? 0 : -1;
+        const ggml_block_type *t = ggml_blocks_type(g->ggml_type);
+        if (cols % t->block) return -1;
+        if (row_bytes) *row_bytes = (size_t)(cols / t->block) * t->bytes;
+        return qp_size_mul((size_t)(cols / t->block) * t->bytes, (size_t)rows, &sec[QUANT_SEC_CODES]) ? 0 : -1;
     }
     int bits = quant_code_bits(f);
     size_t rb = ((size_t)cols * (size_t)bits + 7) / 8, nb = 0;
@@ -291,7 +293,7 @@ int quant_ggml_type(quant_kind kind) {
 int quant_format_from_ggml_type(int ggml_type, quant_format *out) {
     const ggml_kind_info *g = ggml_block_by_type(ggml_type);
     if (!g) return -1;
-    *out = (quant_format){g->kind, g->bits, g->block, 0};
+    *out = (quant_format){g->kind, g->bits, ggml_blocks_type(ggml_type)->block, 0};
     return 0;
 }
 

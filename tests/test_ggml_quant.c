@@ -137,11 +137,11 @@ static void test_fast_vs_ref(void) {
         for (size_t k = 0; k < sec[0]; k++) raw[k] = (uint8_t)rng_below(&g, 256);
         // Finite super-scales: rewrite every byte pair that is an fp16 NaN/Inf as 1.0 (a
         // random pattern elsewhere is a legal code), and Q8_K's fp32 d as 0.01·k.
-        const ggml_kind_info *t = ggml_block_info(f.kind);
+        const ggml_block_type *t = ggml_blocks_type(quant_ggml_type(f.kind));
         for (size_t b = 0; b < sec[0] / (size_t)t->bytes; b++) {
             uint8_t *p = raw + b * (size_t)t->bytes;
             if (f.kind == QUANT_Q8_K) { float d = 0.01f * (float)(b % 7 + 1); memcpy(p, &d, 4); continue; }
-            for (int o = 0; o + 1 < t->bytes; o += 2)
+            for (size_t o = 0; o + 1 < t->bytes; o += 2)
                 if ((p[o + 1] & 0x7C) == 0x7C) put16(p + o, 0x3C00);
         }
         qp_status st = {0};
