@@ -2,6 +2,7 @@
 """tests/ggml_fixtures.py — model fixtures quantized by ggml's own quantizer, for qpeft's GGUF bases.
 
 usage: ggml_fixtures.py OUTDIR MODEL.bin [--wide WIDE.bin]
+       ggml_fixtures.py --gguf OUTDIR BASE.gguf [WIDEBASE.gguf]
 
 For each fixture type (q4_0, q8_0, q4_K, q5_K, q6_K, q4_K_m) writes OUTDIR/<fixture>/ with
 manifest.tsv (name type ggml_type rows cols bytes, GGUF tensor names) and, per tensor, NAME.raw
@@ -17,6 +18,11 @@ this builder; the manifest names the type actually used. --wide also writes WIDE
 llama2.c model of seeded random weights with dim 256 and hidden 768 (2 layers, 4 heads, 2 kv
 heads, vocab 512, context 64), and its fixtures as OUTDIR/wide.<fixture>/, where every K-quant
 applies natively.
+
+The --gguf form then takes an F32 GGUF of MODEL.bin (qpeft merge --to gguf --gguf-type f32,
+vocabulary included) and writes OUTDIR/<fixture>.gguf: the same file with token_embd and the
+linears replaced by the fixture's ggml blocks (metadata copied byte for byte), so llama.cpp and
+qpeft run the very same file; WIDEBASE.gguf (of WIDE.bin) gives OUTDIR/wide.<fixture>.gguf.
 
 q4_K_m is "Q4_K_M-like": llama.cpp's rule for LLAMA_FTYPE_MOSTLY_Q4_K_M on a plain Llama —
 attn_v and ffn_down in Q6_K in the layers use_more_bits picks (the first and last eighth and
@@ -111,8 +117,107 @@ def build(lib, model_path, outdir, prefix=""):
             f.writelines(lines)
 
 
+GGUF_SCALAR = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+
+def read_gguf(path):
+    """(version, raw metadata bytes, n_kv, alignment, [(name, ne, type, bytes)]) of a GGUF file."""
+    buf = open(path, "rb").read()
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        v = struct.unpack_from("<" + fmt, buf, pos)
+        pos += struct.calcsize("<" + fmt)
+        return v[0] if len(v) == 1 else v
+
+    def skip_value(t):
+        nonlocal pos
+        if t == 8:
+            n = take("Q")  # (not `pos += take(..)`: that adds to the value before the read)
+            pos += n
+        elif t == 9:
+            et, n = take("I"), take("Q")
+            for _ in range(n):
+                skip_value(et)
+        else:
+            pos += GGUF_SCALAR[t]
+
+    magic, version, n_t, n_kv = take("4s"), take("I"), take("Q"), take("Q")
+    assert magic == b"GGUF", path
+    kv_start, align = pos, 32
+    for _ in range(n_kv):
+        n = take("Q")
+        key = buf[pos:pos + n].decode()
+        pos += n
+        t = take("I")
+        if key == "general.alignment":
+            align = struct.unpack_from("<I", buf, pos)[0]
+        skip_value(t)
+    kv = buf[kv_start:pos]
+    infos = []
+    for _ in range(n_t):
+        n = take("Q")
+        name = buf[pos:pos + n].decode()
+        pos += n
+        nd = take("I")
+        ne = [take("Q") for _ in range(nd)]
+        infos.append((name, ne, take("I"), take("Q")))
+    data = pos + (-pos % align)
+    tensors = []
+    for name, ne, t, off in infos:
+        qk, nbytes = (1, 4) if t == 0 else og.TYPES[[k for k, v in og.TYPES.items() if v[0] == t][0]][1:3]
+        size = int(np.prod(ne)) // qk * nbytes
+        tensors.append((name, ne, t, buf[data + off:data + off + size]))
+    return version, kv, n_kv, align, tensors
+
+
+def write_gguf(path, version, kv, n_kv, align, tensors):
+    head = struct.pack("<4sIQQ", b"GGUF", version, len(tensors), n_kv) + kv
+    off, infos, blobs = 0, b"", []
+    for name, ne, t, data in tensors:
+        nb = name.encode()
+        infos += struct.pack("<Q", len(nb)) + nb + struct.pack("<I", len(ne)) + struct.pack(f"<{len(ne)}Q", *ne)
+        infos += struct.pack("<IQ", t, off)
+        pad = -len(data) % align
+        blobs.append(data + b"\0" * pad)
+        off += len(data) + pad
+    head += infos
+    head += b"\0" * (-len(head) % align)
+    with open(path, "wb") as f:
+        f.write(head)
+        for b in blobs:
+            f.write(b)
+
+
+def requant_gguf(lib, base, fixture_dir, out):
+    """base's tensors, with those of fixture_dir's manifest replaced by its blocks."""
+    version, kv, n_kv, align, tensors = read_gguf(base)
+    blocks = {}
+    for line in open(os.path.join(fixture_dir, "manifest.tsv")):
+        name, t, tid, rows, cols, nbytes = line.split()
+        blocks[name] = (int(tid), open(os.path.join(fixture_dir, name + ".raw"), "rb").read())
+    new = []
+    for name, ne, t, data in tensors:
+        if name in blocks:
+            assert t == 0, f"{base}: {name} is not F32"
+            t, data = blocks[name]
+        new.append((name, ne, t, data))
+    write_gguf(out, version, kv, n_kv, align, new)
+
+
 def main():
     args = sys.argv[1:]
+    if args and args[0] == "--gguf":
+        if len(args) not in (3, 4):
+            sys.exit(__doc__)
+        lib = og.load_ggml()
+        for base, prefix in zip(args[2:], ("", "wide.")):
+            for fixture in FIXTURES:
+                d = os.path.join(args[1], prefix + fixture)
+                requant_gguf(lib, base, d, d + ".gguf")
+        print(f"ggml_fixtures.py: GGUF fixtures in {args[1]}")
+        return
     wide = None
     if "--wide" in args:
         i = args.index("--wide")
