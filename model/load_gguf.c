@@ -147,6 +147,21 @@ static int read_weights(const gguf_file *g, const ModelConfig *c, ModelWeights *
     return 0;
 }
 
+const char *gguf_base_types(QuantTensor *const *qbase, int n, char *buf, size_t cap) {
+    int seen[QUANT_KIND_COUNT] = {0};
+    for (int i = 0; i < n; i++)
+        if (qbase[i]) seen[quant_tensor_format(qbase[i])->kind] = 1;
+    buf[0] = 0;
+    for (int k = 0; k < QUANT_KIND_COUNT; k++) {
+        if (!seen[k]) continue;
+        quant_format f = {(quant_kind)k, 0, 0, 0};
+        size_t len = strlen(buf);
+        snprintf(buf + len, cap - len, "%s%s", len ? "+" : "", quant_format_name(&f, NULL, 0));
+    }
+    if (!buf[0]) snprintf(buf, cap, "f32");
+    return buf;
+}
+
 int gguf_load_model(const char *path, ModelConfig *c, ModelWeights *w, QuantTensor ***qbase, unsigned *mask,
                     qp_status *st) {
     gguf_file g;

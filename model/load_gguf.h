@@ -22,4 +22,8 @@ int gguf_is_file(const char *path);
 // fails with one line naming the file and the tensor or key; nothing is left allocated.
 int gguf_load_model(const char *path, ModelConfig *c, ModelWeights *w, QuantTensor ***qbase, unsigned *mask,
                     qp_status *st);
+
+// The types of a loaded GGUF base's packed linears in buf: "q4_K" when they share one type,
+// else "q4_K+q6_K" (qpeft's kind order); "f32" when none is packed. Returns buf.
+const char *gguf_base_types(QuantTensor *const *qbase, int n, char *buf, size_t cap);
 #endif

@@ -176,6 +176,7 @@ void session_model_from_checkpoint(const char *model_path, const char *ckpt, int
                    meta->head, tk, &st) != 0)
         qp_die("%s: %s", ckpt, st.msg);
     if (qbase) session_install_qbase(m, &qbase);  // a .qm base: the stored packed tensors
+    else if (meta->quant_mixed) qp_die("%s: its base mixes packed formats (a GGUF base); give that GGUF file as --model", ckpt);
     else if (meta->quant_mask) model_quantize_base(m, &meta->quant, meta->quant_mask);
     m->adapter_quant = meta->adapter_quant;  // QER-trained: eval/merge run the quantized-adapter model
     if (ckpt_load(ckpt, m, hex, meta, NULL, NULL, NULL, &st) != 0) qp_die("%s", st.msg);

@@ -1,5 +1,6 @@
 // trainer/train_setup.c — see train_setup.h.
 #include "trainer/train_setup.h"
+#include "model/load_gguf.h"
 #include "checkpoints/checkpoint.h"
 #include "core/check.h"
 #include "core/rng.h"
@@ -109,6 +110,16 @@ void setup_build(const SetupRequest *rq, Setup *su) {
     QuantTensor **qbase = NULL;
     unsigned qmask = 0;
     session_load_model(rq->model, &cfg, &w, &qbase, &qmask);
+    // A GGUF base implies its own format (its linears' ggml types): qpeft mode, no --format needed;
+    // a --format that contradicts the file is refused below (session_quantize_base).
+    SetupRequest with_gguf = *rq;
+    char gguf_types[96] = "";
+    const int gguf_base = qbase && gguf_is_file(rq->model);
+    if (gguf_base) {
+        gguf_base_types(qbase, cfg.n_layers * LIN_COUNT, gguf_types, sizeof gguf_types);
+        if (!rq->format && (!rq->mode || !strcmp(rq->mode, "qpeft"))) with_gguf.format = gguf_types;
+        rq = &with_gguf;
+    }
     session_hash(&w, &cfg, su->model_hash);
     su->tok = session_load_tokenizer(rq->model, rq->tokenizer);
     if (tok_vocab_size(su->tok) != cfg.vocab_size)
@@ -129,6 +140,9 @@ void setup_build(const SetupRequest *rq, Setup *su) {
     double alpha = rq->alpha > 0 ? rq->alpha : 2.0 * rank;
     if (model_init(&su->model, &cfg, &w, rank, (float)alpha, mask, su->task.head, rq->for_training ? tk : TRAIN_NONE, &st) != 0)
         qp_die("%s", st.msg);
+    if (gguf_base && strcmp(rq->init ? rq->init : "qlora", "qlora"))
+        qp_die("%s: --init %s needs the original weights W, and a GGUF holds only its quantized values; use --init qlora "
+               "(--fp-model, to give W, is not implemented yet)", rq->model, rq->init);
     if (qbase && !(tk == TRAIN_ADAPTERS && rq->format && !strcmp(rq->init ? rq->init : "qlora", "qlora")))
         qp_die("%s is a quantized model file: train on it with --format (its own) and --init qlora; the other inits "
                "need the fp32 weights", rq->model);
@@ -136,9 +150,11 @@ void setup_build(const SetupRequest *rq, Setup *su) {
     if (!strcmp(su->mode_name, "lora")) { setup_init_lora(&su->model, rq->seed); return; }
     if (qbase) {  // a .qm file: its packed bases are the frozen base, exactly as stored
         session_install_qbase(&su->model, &qbase);
+        if (gguf_base && rq->format != gguf_types)  // an explicit --format must name the file's own type
+            session_quantize_base(&su->model, rq->model, rq->format, rq->block, rq->double_quant, NULL);
         su->init_name = "qlora";
         setup_init_lora(&su->model, rq->seed);
-        snprintf(su->format_name, sizeof su->format_name, "%s", rq->format);
+        snprintf(su->format_name, sizeof su->format_name, "%s", gguf_base ? gguf_types : rq->format);
         return;
     }
     setup_init_adapters(rq, su);
