@@ -11,6 +11,7 @@
 #include "model/load_gguf.h"
 #include "model/model.h"
 #include "model/qmodel.h"
+#include "trainer/session.h"
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -83,7 +84,9 @@ static void check_contents(const char *fixture, const ModelConfig *c, const Mode
 //    0.12; its random weights make the logits far more sensitive than a trained model's;
 //    bound max 2, mean 0.3.
 // And llama.cpp's argmax equals qpeft's at all but at most one position.
-static void check_llamacpp(const char *fixture, Model *m, int V, double tol, double mean_tol) {
+// lora: an adapter GGUF llama.cpp applies over the file (NULL: none); m then carries the same
+// adapters. Returns the mean |diff| (or -1 when llama.cpp did not run).
+static double check_llamacpp_lora(const char *fixture, const char *lora, Model *m, int V, double tol, double mean_tol) {
     const int T = 24;
     int ids[24];
     uint32_t s = 777;
@@ -95,9 +98,9 @@ static void check_llamacpp(const char *fixture, Model *m, int V, double tol, dou
     FILE *fp = fopen(idpath, "w");
     for (int i = 0; fp && i < T; i++) fprintf(fp, "%d ", ids[i]);
     if (fp) fclose(fp);
-    snprintf(cmd, sizeof cmd, "cd tests/llamacpp && node oracle.mjs --model '%s/%s.gguf' logprobs '%s' '%s' >/dev/null", DIR_, fixture,
-             idpath, out);
-    if (run(cmd)) { CHECK(0, "%s: llama.cpp ran (node tests/llamacpp/oracle.mjs)", fixture); return; }
+    snprintf(cmd, sizeof cmd, "cd tests/llamacpp && node oracle.mjs --model '%s/%s.gguf' %s%s%s logprobs '%s' '%s' >/dev/null", DIR_,
+             fixture, lora ? "--lora '" : "", lora ? lora : "", lora ? "'" : "", idpath, out);
+    if (run(cmd)) { CHECK(0, "%s: llama.cpp ran (node tests/llamacpp/oracle.mjs)", fixture); return -1; }
     double *lp = slurp(out, sizeof(double) * (size_t)(T - 1) * V);
     qp_quiet++;
     model_alloc_acts(m, 1, T);
@@ -127,10 +130,70 @@ static void check_llamacpp(const char *fixture, Model *m, int V, double tol, dou
         }
     }
     mean = cnt ? mean / cnt : INFINITY;
-    CHECK(lp && cnt > 0 && worst <= tol && mean <= mean_tol && top_agree >= T - 2,
-          "%s.gguf: qpeft's ln p vs llama.cpp's on the same file: max |diff| %.2e <= %.0e, mean %.2e <= %.0e (%d values), "
-          "argmax agrees at %d/%d positions", fixture, worst, tol, mean, mean_tol, cnt, top_agree, T - 1);
+    if (tol > 0)
+        CHECK(lp && cnt > 0 && worst <= tol && mean <= mean_tol && top_agree >= T - 2,
+              "%s.gguf%s: qpeft's ln p vs llama.cpp's on the same file: max |diff| %.2e <= %.0e, mean %.2e <= %.0e (%d values), "
+              "argmax agrees at %d/%d positions", fixture, lora ? " + adapter.gguf" : "", worst, tol, mean, mean_tol, cnt, top_agree, T - 1);
     free(lp);
+    return mean;
+}
+
+static void check_llamacpp(const char *fixture, Model *m, int V, double tol, double mean_tol) {
+    check_llamacpp_lora(fixture, NULL, m, V, tol, mean_tol);
+}
+
+// The last line of a command's stdout: {"loss": ...} of qpeft eval.
+static double eval_loss(const char *cmd) {
+    FILE *p = popen(cmd, "r");
+    char line[512], last[512] = "";
+    while (p && fgets(line, sizeof line, p)) snprintf(last, sizeof last, "%s", line);
+    if (p) pclose(p);
+    const char *k = strstr(last, "\"loss\":");
+    return k ? atof(k + 7) : NAN;
+}
+
+// A short LoRA text run on the Q4_K_M-like GGUF (qpeft mode over its packed bases), exported with
+// merge --to gguf-lora: llama.cpp applies adapter.gguf over the very fixture file and must agree
+// with qpeft's trained model as closely as on the base alone (same tolerance), while the adapters
+// move llama.cpp's log-probs away from the base's; and the held-out loss drops below the base's.
+static void check_lora_run(const char *qpeft) {
+    const char *tok = tl_asset("models/tinystories-1M/tok2048.model");
+    char cmd[8192], ckpt[1024], fx[1024], adapter[1024];
+    snprintf(fx, sizeof fx, "%s/q4_K_m.gguf", DIR_);
+    snprintf(ckpt, sizeof ckpt, "%s/run/last.h5", DIR_);
+    snprintf(adapter, sizeof adapter, "%s/lora/adapter.gguf", DIR_);
+    snprintf(cmd, sizeof cmd,
+             "head -c 60000 '%s' > '%s/train.txt' && head -c 12000 '%s' > '%s/dev.txt' && "
+             "%s train --model '%s' --tokenizer '%s' --text '%s/train.txt' --dev '%s/dev.txt' --rank 8 --max-steps 24 --batch 4 "
+             "--seq-len 128 --lr 2e-3 --threads 1 --out '%s/run' >/dev/null 2>&1 && "
+             "%s merge --model '%s' --checkpoint '%s' --to gguf-lora --tokenizer '%s' --out '%s/lora' >/dev/null 2>&1",
+             tl_asset("text/tinystories_train_head.txt"), DIR_, tl_asset("text/tinystories_valid_head.txt"), DIR_, qpeft, fx, tok,
+             DIR_, DIR_, DIR_, qpeft, fx, ckpt, tok, DIR_);
+    int rc = run(cmd);
+    CHECK(rc == 0, "train --model q4_K_m.gguf (no --format: its own types; 24 steps, rank 8) and merge --to gguf-lora ran");
+    if (rc) return;
+    snprintf(cmd, sizeof cmd, "%s eval --model '%s' --tokenizer '%s' --text '%s/train.txt' --dev '%s/dev.txt' --threads 1 2>/dev/null",
+             qpeft, fx, tok, DIR_, DIR_);
+    double base = eval_loss(cmd);
+    snprintf(cmd, sizeof cmd, "%s eval --checkpoint '%s' --model '%s' --tokenizer '%s' --text '%s/train.txt' --dev '%s/dev.txt' "
+             "--threads 1 2>/dev/null", qpeft, ckpt, fx, tok, DIR_, DIR_);
+    double tuned = eval_loss(cmd);
+    CHECK(tuned < base, "held-out loss after the LoRA run on q4_K_m.gguf %.5f < the base's %.5f", tuned, base);
+    Model m;
+    ckpt_meta meta;
+    session_model_from_checkpoint(fx, ckpt, 0, &m, &meta);
+    CHECK(meta.quant_mixed && m.qbase[0], "the checkpoint records a mixed packed base (quant \"mixed\"), installed from the file");
+    double with = check_llamacpp_lora("q4_K_m", adapter, &m, m.cfg.vocab_size, 0.5, 0.06);
+    model_free(&m);
+    // The adapters matter: llama.cpp with them against qpeft's base alone is further away.
+    ModelConfig c; ModelWeights w; QuantTensor **qb = NULL; qp_status st = {0};
+    if (gguf_load_model(fx, &c, &w, &qb, NULL, &st)) return;
+    model_init(&m, &c, &w, 0, 0, 0, HEAD_LM, TRAIN_NONE, &st);
+    qmodel_install(&m, &qb);
+    double without = check_llamacpp_lora("q4_K_m", adapter, &m, c.vocab_size, 0, 0);
+    CHECK(with >= 0 && without > 2 * with, "the adapters matter: llama.cpp + adapter vs qpeft's base alone, mean |diff| %.3g > 2 x %.3g",
+          without, with);
+    model_free(&m);
 }
 
 static void check_fixture(const char *fixture, const ModelConfig *want, double tol, double mean_tol) {
@@ -243,6 +306,7 @@ int main(void) {
         check_fixture(wname, &wide, !strcmp(fixtures[i], "q4_K_m") ? 2.0 : 0, 0.3);
     }
     check_refusals();
+    check_lora_run(qpeft);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", DIR_);
     run(cmd);
     return tl_finish();
