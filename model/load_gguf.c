@@ -92,9 +92,10 @@ static int find_shaped(const gguf_file *g, const char *name, int64_t rows, int64
     return i;
 }
 
+// out NULL: only check the tensor is there with its shape (the pass before any allocation).
 static int read_f32(const gguf_file *g, const char *name, int64_t rows, int64_t cols, float *out, qp_status *st) {
     int i = find_shaped(g, name, rows, cols, st);
-    return i < 0 ? -1 : gguf_read_f32(g, i, out, st);
+    return i < 0 ? -1 : out ? gguf_read_f32(g, i, out, st) : 0;
 }
 
 // The packed format of a GGUF tensor type; -1 for F32 (kept fp32).
@@ -105,7 +106,8 @@ static int base_format(int ggml_type, quant_format *f) {
     return quant_format_from_ggml_type(ggml_type, f) ? -1 : 0;
 }
 
-// Linear k of layer l: packed into *q (dequantized copy in dst), or read as fp32 (F32 type).
+// Linear k of layer l: packed into *q (dequantized copy in dst), or read as fp32 (F32 type);
+// dst NULL: only the shape and type checks.
 static int read_linear(const gguf_file *g, const ModelConfig *c, int l, int k, float *dst, QuantTensor **q, qp_status *st) {
     char name[96];
     snprintf(name, sizeof name, "blk.%d.%s.weight", l, GGUF_LINEAR[k]);
@@ -114,7 +116,8 @@ static int read_linear(const gguf_file *g, const ModelConfig *c, int l, int k, f
     int i = find_shaped(g, name, oc, ic, st);
     if (i < 0) return -1;
     quant_format f;
-    if (base_format(g->t[i].type, &f)) return gguf_read_f32(g, i, dst, st);
+    if (base_format(g->t[i].type, &f)) return dst ? gguf_read_f32(g, i, dst, st) : 0;
+    if (!dst) return 0;
     uint8_t *raw = xmalloc((size_t)g->t[i].bytes + 1);
     int rc = gguf_read_raw(g, i, raw, st);
     if (!rc) {
@@ -126,21 +129,25 @@ static int read_linear(const gguf_file *g, const ModelConfig *c, int l, int k, f
     return rc;
 }
 
+// w NULL: the dry pass — every tensor present with the config's shape — so that the weights
+// are allocated only for a config the file's own tensors bear out (a hostile key cannot ask for
+// terabytes).
 static int read_weights(const gguf_file *g, const ModelConfig *c, ModelWeights *w, QuantTensor **qb, unsigned *mask, qp_status *st) {
     const int64_t C = c->dim, V = c->vocab_size;
-    if (read_f32(g, "token_embd.weight", V, C, w->tok_emb, st) || read_f32(g, "output_norm.weight", 1, C, w->final_norm, st))
+    if (read_f32(g, "token_embd.weight", V, C, w ? w->tok_emb : NULL, st) ||
+        read_f32(g, "output_norm.weight", 1, C, w ? w->final_norm : NULL, st))
         return -1;
-    if (!c->tied_embeddings && read_f32(g, "output.weight", V, C, w->lm_head, st)) return -1;
+    if (!c->tied_embeddings && read_f32(g, "output.weight", V, C, w ? w->lm_head : NULL, st)) return -1;
     *mask = (1u << LIN_COUNT) - 1;
     for (int l = 0; l < c->n_layers; l++) {
         char name[96];
         snprintf(name, sizeof name, "blk.%d.attn_norm.weight", l);
-        if (read_f32(g, name, 1, C, w->attn_norm + l * C, st)) return -1;
+        if (read_f32(g, name, 1, C, w ? w->attn_norm + l * C : NULL, st)) return -1;
         snprintf(name, sizeof name, "blk.%d.ffn_norm.weight", l);
-        if (read_f32(g, name, 1, C, w->ffn_norm + l * C, st)) return -1;
+        if (read_f32(g, name, 1, C, w ? w->ffn_norm + l * C : NULL, st)) return -1;
         for (int k = 0; k < LIN_COUNT; k++) {
             QuantTensor **q = &qb[l * LIN_COUNT + k];
-            if (read_linear(g, c, l, k, qmodel_lin_weight(w, c, l, k), q, st)) return -1;
+            if (read_linear(g, c, l, k, w ? qmodel_lin_weight(w, c, l, k) : NULL, q, st)) return -1;
             if (!*q) *mask &= ~(1u << k);
         }
     }
@@ -167,11 +174,12 @@ int gguf_load_model(const char *path, ModelConfig *c, ModelWeights *w, QuantTens
     gguf_file g;
     if (gguf_open(&g, path, st)) return -1;
     ModelConfig cfg;
-    int rc = read_config(&g, &cfg, st);
-    if (!rc) rc = weights_alloc(w, &cfg, st);
-    if (rc) { gguf_close(&g); return -1; }
-    QuantTensor **qb = xcalloc((size_t)cfg.n_layers * LIN_COUNT, sizeof *qb);
     unsigned m = 0;
+    int rc = read_config(&g, &cfg, st);
+    QuantTensor **qb = rc ? NULL : xcalloc((size_t)cfg.n_layers * LIN_COUNT, sizeof *qb);
+    if (!rc) rc = read_weights(&g, &cfg, NULL, qb, &m, st);
+    if (!rc) rc = weights_alloc(w, &cfg, st);
+    if (rc) { free(qb); gguf_close(&g); return -1; }
     rc = read_weights(&g, &cfg, w, qb, &m, st);
     gguf_close(&g);
     if (rc) {

@@ -321,6 +321,27 @@ QuantTensor *quant_tensor_from_raw(const quant_format *fmt, int rows, int cols, 
     return q;
 }
 
+const char *quant_mix_summary(QuantTensor *const *q, int n, char *buf, size_t cap) {
+    int count[QUANT_KIND_COUNT] = {0};
+    double bits = 0, weights = 0;
+    for (int i = 0; i < n; i++) {
+        if (!q[i]) continue;
+        count[q[i]->fmt.kind]++;
+        bits += 8.0 * (double)quant_tensor_bytes(q[i]);
+        weights += (double)q[i]->rows * q[i]->cols;
+    }
+    size_t len = 0;
+    buf[0] = 0;
+    for (int k = 0; k < QUANT_KIND_COUNT && len < cap; k++) {
+        if (!count[k]) continue;
+        quant_format f = {(quant_kind)k, 0, 0, 0};
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s x%d", len ? ", " : "", quant_format_name(&f, NULL, 0), count[k]);
+    }
+    if (!len) snprintf(buf, cap, "none");
+    else if (len < cap) snprintf(buf + len, cap - len, ": %.4f bits/weight", weights > 0 ? bits / weights : 0.0);
+    return buf;
+}
+
 // Fake quantization = dequantize(quantize(w)) through the fast paths; the packed form is
 // transient (it costs one pass over bytes, small next to the code search).
 void quant_fake(float *out, const float *w, int rows, int cols, const quant_format *fmt) {

@@ -80,6 +80,10 @@ double quant_bits_per_weight(const quant_format *f, int rows, int cols);
 QuantTensor *quant_tensor_from_raw(const quant_format *fmt, int rows, int cols, const void *data, size_t bytes,
                                    const char *what, qp_status *st);
 
+// The format mix of n tensors (NULL entries skipped) in buf: "q4_K x35, q6_K x7: 4.7500
+// bits/weight" (kinds in enum order, bits over all their weights); "none" when all are NULL.
+const char *quant_mix_summary(QuantTensor *const *q, int n, char *buf, size_t cap);
+
 // W~ = dq(q(W)) in place of out (rows, cols): the "fake quantization" init/ uses.
 void quant_fake(float *out, const float *w, int rows, int cols, const quant_format *fmt);
 

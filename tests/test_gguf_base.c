@@ -142,6 +142,24 @@ static void check_llamacpp(const char *fixture, Model *m, int V, double tol, dou
     check_llamacpp_lora(fixture, NULL, m, V, tol, mean_tol);
 }
 
+// qpeft info on the K-quant mix: the packed types with their counts and bits/weight, expected
+// from the plan (use_more_bits picks layer 1 of 2 for attn_v and ffn_down) and ggml's block
+// sizes (Q4_K 4.5, Q6_K 6.5625 bits/weight), weighted by the tensors' sizes.
+static void check_info(const char *qpeft) {
+    char cmd[2048], line[512], all[8192] = "";
+    snprintf(cmd, sizeof cmd, "%s info --model '%s/wide.q4_K_m.gguf' 2>&1", qpeft, DIR_);
+    FILE *p = popen(cmd, "r");
+    while (p && fgets(line, sizeof line, p)) strncat(all, line, sizeof all - strlen(all) - 1);
+    if (p) pclose(p);
+    // weights: q/o 256x256, k/v 128x256, gate/up/down 768x256 per layer; v and down of layer 1 in q6_K.
+    const double q4 = 4.5, q6 = 6.5625, n_l = 2 * 256.0 * 256 + 2 * 128.0 * 256 + 3 * 768.0 * 256;
+    const double six = 128.0 * 256 + 768.0 * 256, bpw = ((2 * n_l - six) * q4 + six * q6) / (2 * n_l);
+    char want[128];
+    snprintf(want, sizeof want, "packed linears q4_K x12, q6_K x2: %.4f bits/weight", bpw);
+    CHECK(strstr(all, want) && strstr(all, "down_proj    q4_K x1, q6_K x1"), "qpeft info on wide.q4_K_m.gguf prints \"%s\" and "
+          "the per-linear mix", want);
+}
+
 // The last line of a command's stdout: {"loss": ...} of qpeft eval.
 static double eval_loss(const char *cmd) {
     FILE *p = popen(cmd, "r");
@@ -306,6 +324,7 @@ int main(void) {
         check_fixture(wname, &wide, !strcmp(fixtures[i], "q4_K_m") ? 2.0 : 0, 0.3);
     }
     check_refusals();
+    check_info(qpeft);
     check_lora_run(qpeft);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", DIR_);
     run(cmd);
