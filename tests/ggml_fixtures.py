@@ -54,24 +54,6 @@ def planned_type(fixture, gguf_name, layer, n_layers):
     return "q4_K"
 
 
-def read_model(path):
-    with open(path, "rb") as f:
-        hdr = struct.unpack("<7i", f.read(28))
-        w = np.frombuffer(f.read(), dtype="<f4")
-    dim, hidden, layers, heads, kv, vocab, seq = hdr
-    kvdim = dim * kv // heads
-    order = [("tok", (abs(vocab), dim)), ("rms_att", (layers, dim)), ("wq", (layers, dim, dim)),
-             ("wk", (layers, kvdim, dim)), ("wv", (layers, kvdim, dim)), ("wo", (layers, dim, dim)),
-             ("rms_ffn", (layers, dim)), ("w1", (layers, hidden, dim)), ("w2", (layers, dim, hidden)),
-             ("w3", (layers, hidden, dim))]
-    out, off = {}, 0
-    for name, shape in order:
-        n = int(np.prod(shape))
-        out[name] = w[off:off + n].reshape(shape)
-        off += n
-    return hdr, out
-
-
 def write_wide(path):
     """A llama2.c model of seeded random weights whose rows are multiples of 256."""
     dim, hidden, layers, heads, kv, vocab, seq = 256, 768, 2, 4, 2, 512, 64
@@ -94,7 +76,7 @@ def write_wide(path):
 
 
 def build(lib, model_path, outdir, prefix=""):
-    hdr, w = read_model(model_path)
+    hdr, w = og.read_model(model_path)
     n_layers = hdr[2]
     for fixture in FIXTURES:
         d = os.path.join(outdir, prefix + fixture)

@@ -115,22 +115,30 @@ def random_blocks(rng, name, nblocks):
     return raw.reshape(-1)
 
 
-def read_llama2c(path):
-    """tinystories-1M.bin (llama2.c legacy): header dim, hidden, layers, heads, kv_heads, vocab, seq."""
+def read_model(path):
+    """A llama2.c legacy file: (header (dim, hidden, layers, heads, kv_heads, vocab, seq), tensors by name)."""
     with open(path, "rb") as f:
-        dim, hidden, layers, heads, kv, vocab, _ = struct.unpack("<7i", f.read(28))
+        hdr = struct.unpack("<7i", f.read(28))
         w = np.frombuffer(f.read(), dtype="<f4")
+    dim, hidden, layers, heads, kv, vocab, _ = hdr
     kvdim = dim * kv // heads
-    shapes = [("tok_embeddings", (abs(vocab), dim)), ("rms_att", (layers, dim)), ("wq", (layers, dim, dim)),
-              ("wk", (layers, kvdim, dim)), ("wv", (layers, kvdim, dim)), ("wo", (layers, dim, dim)),
-              ("rms_ffn", (layers, dim)), ("w1", (layers, hidden, dim)), ("w2", (layers, dim, hidden)),
-              ("w3", (layers, hidden, dim))]
+    order = [("tok", (abs(vocab), dim)), ("rms_att", (layers, dim)), ("wq", (layers, dim, dim)),
+             ("wk", (layers, kvdim, dim)), ("wv", (layers, kvdim, dim)), ("wo", (layers, dim, dim)),
+             ("rms_ffn", (layers, dim)), ("w1", (layers, hidden, dim)), ("w2", (layers, dim, hidden)),
+             ("w3", (layers, hidden, dim))]
     out, off = {}, 0
-    for name, shape in shapes:
+    for name, shape in order:
         n = int(np.prod(shape))
         out[name] = w[off:off + n].reshape(shape)
         off += n
-    tensors = [("tok_embeddings", out["tok_embeddings"])]
+    return hdr, out
+
+
+def read_llama2c(path):
+    """tinystories-1M's embedding and the linears of its first and last layer."""
+    hdr, out = read_model(path)
+    layers = hdr[2]
+    tensors = [("tok_embeddings", out["tok"])]
     for layer in (0, layers - 1):
         for name in ("wq", "wk", "wv", "wo", "w1", "w2", "w3"):
             tensors.append((f"l{layer}.{name}", out[name][layer]))

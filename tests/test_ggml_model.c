@@ -18,17 +18,6 @@
 
 static const char *const GGUF_LIN[LIN_COUNT] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
 
-static void *slurp(const char *path, size_t want) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    void *buf = malloc(want ? want : 1);
-    size_t got = fread(buf, 1, want, fp);
-    int extra = fgetc(fp) != EOF;
-    fclose(fp);
-    if (got != want || extra) { free(buf); return NULL; }
-    return buf;
-}
-
 typedef struct { int tensors, packed, min_bits, per_type[QUANT_KIND_COUNT]; } fixture_stats;
 
 // One manifest line: the blocks into qb (linears) and ggml's floats into both weight sets.
@@ -46,9 +35,9 @@ static int take_tensor(const char *dir, const char *name, int ggml_type, int row
     quant_format f;
     if (quant_format_from_ggml_type(ggml_type, &f)) { printf("#   %s: ggml type %d unknown\n", name, ggml_type); return -1; }
     snprintf(path, sizeof path, "%s/%s.f32", dir, name);
-    float *y = slurp(path, sizeof(float) * (size_t)rows * cols);
+    float *y = tl_slurp(path, sizeof(float) * (size_t)rows * cols);
     snprintf(path, sizeof path, "%s/%s.raw", dir, name);
-    uint8_t *raw = slurp(path, bytes);
+    uint8_t *raw = tl_slurp(path, bytes);
     if (!y || !raw) { printf("#   %s: fixture files missing or of the wrong size\n", name); free(y); free(raw); return -1; }
     size_t n = (size_t)rows * cols * sizeof(float);
     if (is_emb) {

@@ -159,17 +159,6 @@ static void test_fast_vs_ref(void) {
     }
 }
 
-static void *slurp(const char *path, size_t want) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    void *buf = malloc(want ? want : 1);
-    size_t got = fread(buf, 1, want, fp);
-    int extra = fgetc(fp) != EOF;
-    fclose(fp);
-    if (got != want || extra) { free(buf); return NULL; }
-    return buf;
-}
-
 // Equal as bit patterns; NaN equals NaN (payloads of random-byte blocks are not the point).
 static size_t count_mismatches(const float *a, const float *b, size_t n, size_t *first) {
     size_t bad = 0;
@@ -191,9 +180,9 @@ static void check_one(const char *dir, const char *name, const char *type, int g
         return;
     }
     snprintf(path, sizeof path, "%s/%s.raw", dir, name);
-    uint8_t *raw = slurp(path, bytes);
+    uint8_t *raw = tl_slurp(path, bytes);
     snprintf(path, sizeof path, "%s/%s.f32", dir, name);
-    float *ref = slurp(path, sizeof(float) * (size_t)rows * cols);
+    float *ref = tl_slurp(path, sizeof(float) * (size_t)rows * cols);
     QuantTensor *q = raw ? quant_tensor_from_raw(&f, rows, cols, raw, bytes, name, &st) : NULL;
     float *a = malloc(sizeof(float) * (size_t)rows * cols), *b = malloc(sizeof(float) * (size_t)rows * cols);
     size_t bad_fast = 1, bad_ref = 1, first = 0;

@@ -19,17 +19,6 @@
 static char DIR_[512];
 static const char *const GGUF_LIN[LIN_COUNT] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
 
-static void *slurp(const char *path, size_t want) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    void *buf = malloc(want ? want : 1);
-    size_t got = fread(buf, 1, want, fp);
-    int extra = fgetc(fp) != EOF;
-    fclose(fp);
-    if (got != want || extra) { free(buf); return NULL; }
-    return buf;
-}
-
 static int run(const char *cmd) {
     int rc = system(cmd);
     if (rc) printf("# command failed (rc %d): %s\n", rc, cmd);
@@ -46,7 +35,7 @@ static void check_contents(const char *fixture, const ModelConfig *c, const Mode
     size_t bytes;
     while (fp && fscanf(fp, "%255s %31s %d %d %d %zu", name, type, &ggml_type, &rows, &cols, &bytes) == 6) {
         snprintf(path, sizeof path, "%s/%s/%s.f32", DIR_, fixture, name);
-        float *y = slurp(path, sizeof(float) * (size_t)rows * cols);
+        float *y = tl_slurp(path, sizeof(float) * (size_t)rows * cols);
         int l = -1, k = -1;
         char gname[64];
         if (sscanf(name, "blk.%d.%63[^.].weight", &l, gname) == 2)
@@ -101,7 +90,7 @@ static double check_llamacpp_lora(const char *fixture, const char *lora, Model *
     snprintf(cmd, sizeof cmd, "cd tests/llamacpp && node oracle.mjs --model '%s/%s.gguf' %s%s%s logprobs '%s' '%s' >/dev/null", DIR_,
              fixture, lora ? "--lora '" : "", lora ? lora : "", lora ? "'" : "", idpath, out);
     if (run(cmd)) { CHECK(0, "%s: llama.cpp ran (node tests/llamacpp/oracle.mjs)", fixture); return -1; }
-    double *lp = slurp(out, sizeof(double) * (size_t)(T - 1) * V);
+    double *lp = tl_slurp(out, sizeof(double) * (size_t)(T - 1) * V);
     qp_quiet++;
     model_alloc_acts(m, 1, T);
     qp_quiet--;
