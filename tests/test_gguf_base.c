@@ -12,6 +12,7 @@
 #include "model/model.h"
 #include "model/qmodel.h"
 #include "trainer/session.h"
+#include "data/tokenizer.h"
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -147,6 +148,60 @@ static void check_info(const char *qpeft) {
     snprintf(want, sizeof want, "packed linears q4_K x12, q6_K x2: %.4f bits/weight", bpw);
     CHECK(strstr(all, want) && strstr(all, "down_proj    q4_K x1, q6_K x1"), "qpeft info on wide.q4_K_m.gguf prints \"%s\" and "
           "the per-linear mix", want);
+}
+
+// The tokenizer built from the GGUF's tokenizer.ggml.* (data/gguf_tok.c) against llama.cpp's
+// tokenization of the same file (tests/llamacpp/tokenize.mjs), no BOS, on hard strings: leading,
+// double and trailing spaces, tabs and newlines, digits, accents, CJK and emoji (byte fallback),
+// quotes and dashes, literal "<s>" text, a control character, the empty string.
+static void check_tokenizer(void) {
+    static const char *const S[] = {"Once upon a time", "  two  leading spaces", "tabs\tand\nnewlines\n\n",
+                                    "numbers 12345 and 3.14159", "UTF-8: caf\u00e9, na\u00efve, \u65e5\u672c\u8a9e, emoji \U0001F642",
+                                    "Mr. Darcy's \"pride\" \u2014 and prejudice\u2026", "", " ", "ALLCAPS lowercase MiXeD",
+                                    "<s> not a control token </s>", "bell\a char", "ends with space "};
+    const int n = (int)(sizeof S / sizeof *S);
+    char path[1024], out[1024], cmd[4096];
+    snprintf(path, sizeof path, "%s/strings.json", DIR_);
+    snprintf(out, sizeof out, "%s/llama_ids.json", DIR_);
+    FILE *fp = fopen(path, "w");
+    char *mine = calloc(1, 1 << 16);
+    size_t len = 0;
+    qp_status st = {0};
+    char gpath[1024];
+    snprintf(gpath, sizeof gpath, "%s/f32.gguf", DIR_);
+    Tokenizer *t = tok_load_gguf(gpath, &st);
+    CHECK(t != NULL, "tokenizer built from f32.gguf's tokenizer.ggml.* (%s)", t ? "ok" : st.msg);
+    if (!t || !fp) { if (fp) fclose(fp); free(mine); return; }
+    fputc('[', fp);
+    len += (size_t)snprintf(mine + len, (1 << 16) - len, "[");
+    for (int i = 0; i < n; i++) {
+        fputs(i ? ",\"" : "\"", fp);
+        for (const unsigned char *c = (const unsigned char *)S[i]; *c; c++)
+            if (*c == '"' || *c == '\\') fprintf(fp, "\\%c", *c);
+            else if (*c < 0x20) fprintf(fp, "\\u%04x", *c);
+            else fputc(*c, fp);
+        fputc('"', fp);
+        int *ids = NULL, m = 0;
+        tok_encode(t, S[i], 0, &ids, &m, &st);
+        len += (size_t)snprintf(mine + len, (1 << 16) - len, "%s[", i ? "," : "");
+        for (int j = 0; j < m; j++) len += (size_t)snprintf(mine + len, (1 << 16) - len, "%s%d", j ? "," : "", ids[j]);
+        len += (size_t)snprintf(mine + len, (1 << 16) - len, "]");
+        free(ids);
+    }
+    fputs("]\n", fp);
+    fclose(fp);
+    snprintf(mine + len, (1 << 16) - len, "]");
+    tok_free(t);
+    snprintf(cmd, sizeof cmd, "cd tests/llamacpp && node tokenize.mjs '%s' '%s' > '%s'", gpath, path, out);
+    char *theirs = run(cmd) ? NULL : calloc(1, 1 << 16);
+    FILE *o = theirs ? fopen(out, "r") : NULL;
+    if (o) { size_t r = fread(theirs, 1, (1 << 16) - 1, o); theirs[r] = 0; fclose(o); }
+    if (theirs) theirs[strcspn(theirs, "\n")] = 0;
+    int same = theirs && !strcmp(theirs, mine);
+    CHECK(same, "ids from the GGUF's own vocabulary equal llama.cpp's model.tokenize on %d hard strings", n);
+    if (!same) printf("#   qpeft     %s\n#   llama.cpp %s\n", mine, theirs ? theirs : "(did not run)");
+    free(mine);
+    free(theirs);
 }
 
 // The last line of a command's stdout: {"loss": ...} of qpeft eval.
@@ -314,6 +369,7 @@ int main(void) {
     }
     check_refusals();
     check_info(qpeft);
+    check_tokenizer();
     check_lora_run(qpeft);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", DIR_);
     run(cmd);

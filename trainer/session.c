@@ -96,6 +96,11 @@ static char *single_model_file(const char *dir) {
 Tokenizer *session_load_tokenizer(const char *model_path, const char *tok_opt) {
     qp_status st = {0};
     char *path = NULL;
+    if (!tok_opt && gguf_is_file(model_path)) {  // the file's own vocabulary (tokenizer.ggml.*)
+        Tokenizer *t = tok_load_gguf(model_path, &st);
+        if (!t) qp_die("%s", st.msg);
+        return t;
+    }
     if (tok_opt) path = xstrdup(tok_opt);
     else {
         char *tmp = xstrdup(model_path);
