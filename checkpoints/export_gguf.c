@@ -165,10 +165,10 @@ int export_write_gguf(const char *path, const ModelConfig *c, const ModelWeights
     int n = list_tensors(c, w, t);
     for (int i = 0; i < n; i++) {
         if ((o->type == EXPORT_Q4_0 || o->type == EXPORT_Q8_0) && t[i].kind >= 0 && t[i].cols % 32) {
-            int cols = (int)t[i].cols;
+            qp_fail(st, "%s: rows of a multiple of 32 for %s blocks, found %s with %lld columns", path,
+                    export_dtype_name(o->type), t[i].name, (long long)t[i].cols);
             free(t);
-            return qp_fail(st, "%s: rows of a multiple of 32 for %s blocks, found %s with %d columns", path,
-                           export_dtype_name(o->type), t[i].name, cols);
+            return -1;
         }
         choose(&t[i], o);
     }
@@ -199,6 +199,13 @@ int export_write_gguf(const char *path, const ModelConfig *c, const ModelWeights
         size_t nb = ggml_blocks_row_bytes(b, t[i].cols) * (size_t)t[i].rows;
         double e = encode(&t[i], buf, back), r = 0;
         for (int64_t j = 0; j < ne; j++) r += (double)t[i].x[j] * t[i].x[j];
+        // The promise checked block by block: what a reader dequantizes is the weight, bit for bit
+        // (a zero may lose its sign: ggml's (q−8)·d has no −0).
+        for (int64_t j = 0; t[i].exact && j < ne && !rc; j++)
+            if (!(back[j] == t[i].x[j] && (back[j] == 0 || !memcmp(&back[j], &t[i].x[j], 4))))
+                rc = qp_fail(st, "%s: %s block %lld dequantizes to %.9g, not the weight %.9g (an exact-encoder bug)", path,
+                             t[i].name, (long long)(j / bt_of(t[i].type)->block), (double)back[j], (double)t[i].x[j]);
+        if (rc) break;
         gguf_writer_data(g, buf, nb);
         if (!t[i].exact) { rep->n_lossy++; err += e; ref += r; }
         bits += 8.0 * (double)nb;

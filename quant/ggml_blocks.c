@@ -129,24 +129,18 @@ static ggml_fit grid_fit(const float *x, int lo, int hi, uint16_t *d, int *q) {
     return GGML_FIT_OK;
 }
 
-static ggml_fit q4_0_exact(const float *x, uint8_t *b) {
+// An exact block of a grid type: grid_fit's integers, shifted by `bias` into the stored codes.
+static ggml_fit grid_exact(const float *x, uint8_t *b, int lo, int hi, int bias, void (*pack)(uint8_t *, uint16_t, const int *)) {
     uint16_t d;
     int q[QK];
-    ggml_fit f = grid_fit(x, -8, 7, &d, q);
+    ggml_fit f = grid_fit(x, lo, hi, &d, q);
     if (f) return f;
-    for (int j = 0; j < QK; j++) q[j] += 8;
-    q4_0_pack(b, d, q);
+    for (int j = 0; j < QK; j++) q[j] += bias;
+    pack(b, d, q);
     return GGML_FIT_OK;
 }
-
-static ggml_fit q8_0_exact(const float *x, uint8_t *b) {
-    uint16_t d;
-    int q[QK];
-    ggml_fit f = grid_fit(x, -128, 127, &d, q);
-    if (f) return f;
-    q8_0_pack(b, d, q);
-    return GGML_FIT_OK;
-}
+static ggml_fit q4_0_exact(const float *x, uint8_t *b) { return grid_exact(x, b, -8, 7, 8, q4_0_pack); }
+static ggml_fit q8_0_exact(const float *x, uint8_t *b) { return grid_exact(x, b, -128, 127, 0, q8_0_pack); }
 
 // ---- the table ----------------------------------------------------------------------------------
 static const ggml_block_type TYPES[] = {

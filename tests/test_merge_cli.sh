@@ -57,7 +57,7 @@ expect_error "merge into a non-empty --out refused" "refusing to overwrite" \
 [ "$(ls "$W/full")" = keep ] && pass "non-empty --out untouched" || fail "non-empty --out changed: $(ls "$W/full")"
 expect_error "bad --dtype refused" "--dtype must be f32, f16 or bf16, found 'f8'" \
   "$Q" merge --model "$BIN" --checkpoint "$W/ckpt.h5" --out "$W/x1" --dtype f8
-expect_error "bad --to refused" "--to must be hf, llama2c or peft" \
+expect_error "bad --to refused" "--to must be hf, llama2c, peft, gguf or gguf-lora" \
   "$Q" merge --model "$BIN" --checkpoint "$W/ckpt.h5" --out "$W/x2" --to onnx
 expect_error "llama2c with bf16 refused" "fp32 only" \
   "$Q" merge --model "$BIN" --checkpoint "$W/ckpt.h5" --out "$W/x3" --to llama2c --dtype bf16

@@ -190,9 +190,16 @@ int cmd_merge(int argc, char **argv) {
     if (!to_gguf && !to_glora && opts_seen(opts, nopt0, "--gguf-type")) qp_die("--gguf-type needs --to gguf or gguf-lora");
     if (!ckpt && to_gguf && !lossless && !requant) {
         if (export_check_new_dir(out, &st) != 0) qp_die("%s", st.msg);
-        char *tp = find_tokenizer(model, tok);
-        gguf_cli_convert(model, tp, gt, out);
+        char *tp = find_tokenizer(model, tok), dir[EXPORT_PATH_MAX];
+        export_gguf_report r;
+        gguf_cli_convert(model, tp, gt, out, &r, dir, sizeof dir);
         free(tp);
+        printf("{\"out\": ");
+        json_str(dir);
+        printf(", \"to\": \"gguf\", \"gguf_type\": \"%s\", \"bytes\": %llu, \"bits_per_weight\": %.6g, "
+               "\"linear_bits_per_weight\": %.6g, \"lossy_tensors\": %d, \"weight_rel_err\": %.6g, \"fallbacks\": %d}\n",
+               export_dtype_name(gt), (unsigned long long)r.bytes, r.bits_per_weight, r.linear_bits_per_weight, r.n_lossy,
+               r.rel_err, r.n_fallback);
         return 0;
     }
     if (!ckpt) qp_die("--checkpoint is required%s", to_gguf ? " with --lossless/--requant" : "");
@@ -389,9 +396,8 @@ int cmd_merge(int argc, char **argv) {
     printf("wrote %s/ (%s%s%s):\n", sg.dir, to, to_l2c ? "" : " ", what_type);
     list_dir(sg.dir, "");
     if (to_glora)
-        printf("note: llama.cpp applies adapter.gguf as W + (alpha/r)*B*A over base.gguf (%s); `llama-cli -m base.gguf "
-               "--lora adapter.gguf`%s\n", grep_base.n_lossy ? "ROUNDED: see its weight error above" : "exactly W~",
-               packed ? "" : "");
+        printf("note: llama.cpp applies adapter.gguf as W + (alpha/r)*B*A over base.gguf (%s): `llama-cli -m base.gguf "
+               "--lora adapter.gguf`\n", grep_base.n_lossy ? "ROUNDED: see its weight error above" : "exactly W~");
     if (to_peft)
         printf("note: PEFT merges W + (lora_alpha/r)*B*A over base %s; with another base (e.g. the unquantized original "
                "of a quantized run) the result differs from this checkpoint's model\n", base_abs);

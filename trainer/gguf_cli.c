@@ -55,7 +55,8 @@ int gguf_cli_write_model(const char *path, const ModelConfig *cfg, const ModelWe
     return rc;
 }
 
-void gguf_cli_convert(const char *model_path, const char *tok_path, export_dtype type, const char *out) {
+void gguf_cli_convert(const char *model_path, const char *tok_path, export_dtype type, const char *out,
+                      export_gguf_report *rep, char *dir, size_t dir_n) {
     ModelConfig cfg;
     ModelWeights w;
     QuantTensor **qbase = NULL;
@@ -77,17 +78,13 @@ void gguf_cli_convert(const char *model_path, const char *tok_path, export_dtype
     if (export_stage_begin(&sg, out, &st) != 0) qp_die("%s", st.msg);
     char path[EXPORT_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/model.gguf", sg.tmp);
-    export_gguf_report rep;
-    if (gguf_cli_write_model(path, &cfg, &w, type, expect >= 0 ? qmask : 0, expect, tok_path, model_path, &rep, &st) != 0 ||
+    if (gguf_cli_write_model(path, &cfg, &w, type, expect >= 0 ? qmask : 0, expect, tok_path, model_path, rep, &st) != 0 ||
         export_stage_commit(&sg, &st) != 0) {
         export_stage_abort(&sg);
         qp_die("%s", st.msg);
     }
     printf("wrote %s/model.gguf\n", sg.dir);
-    printf("{\"out\": \"%s\", \"to\": \"gguf\", \"gguf_type\": \"%s\", \"bytes\": %llu, \"bits_per_weight\": %.6g, "
-           "\"linear_bits_per_weight\": %.6g, \"lossy_tensors\": %d, \"weight_rel_err\": %.6g, \"fallbacks\": %d}\n",
-           sg.dir, export_dtype_name(type), (unsigned long long)rep.bytes, rep.bits_per_weight, rep.linear_bits_per_weight,
-           rep.n_lossy, rep.rel_err, rep.n_fallback);
+    snprintf(dir, dir_n, "%s", sg.dir);
     qmodel_free_bases(qbase, cfg.n_layers);
     weights_free(&w);
 }

@@ -22,6 +22,8 @@ int gguf_cli_write_model(const char *path, const ModelConfig *cfg, const ModelWe
                          export_gguf_report *rep, qp_status *st);
 
 // `merge --to gguf` without --checkpoint: convert the model at model_path (any layout qpeft
-// reads; a .qm's MXINT linears go out exactly) into out/model.gguf. Dies with one line on error.
-void gguf_cli_convert(const char *model_path, const char *tok_path, export_dtype type, const char *out);
+// reads; a .qm's MXINT linears go out exactly) into out/model.gguf; *rep and dir (the directory
+// written) for the caller's summary. Dies with one line on error.
+void gguf_cli_convert(const char *model_path, const char *tok_path, export_dtype type, const char *out,
+                      export_gguf_report *rep, char *dir, size_t dir_n);
 #endif

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""tests/fuzz/make_gguf_seeds.py OUT — seed GGUF files for tests/fuzz/fuzz_gguf.c (GGUF bases).
+"""tests/fuzz/make_gguf_seeds.py OUT — seed GGUF files for tests/fuzz/fuzz_gguf_base.c (GGUF bases).
 
 Tiny llama GGUF v3 files (dim 32, 2 heads, 1 kv head, hidden 256, vocab 16, 1 or 2 layers) whose
 linears come in several ggml types: all F32, Q8_0 + Q4_0, Q5_0/Q5_1/Q4_1 + a Q4_K ffn_down (its
@@ -79,7 +79,7 @@ def model(rng, layers, lin_types, down_type, tied):
 
 
 def main():
-    out = os.path.join(sys.argv[1], "fuzz_gguf")
+    out = os.path.join(sys.argv[1], "fuzz_gguf_base")
     os.makedirs(out, exist_ok=True)
     rng = random.Random(2385)
     plans = [("f32", 1, [0], 0, True), ("q8_0_q4_0", 2, [8, 2], 8, False), ("q5_q4_1_q4_K", 1, [6, 7, 3], 12, True),

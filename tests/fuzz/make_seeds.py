@@ -166,3 +166,34 @@ for name, text in {
         "stats_nolayer": "stats\nint /@n_layers 64\n",
 }.items():
     put("fuzz_h5", name, text)
+
+# fuzz_gguf: small GGUF v3 files built here by hand (layout: docs/formats.md, "--to gguf"): keys of
+# several types (string, u32, f32, bool, arrays of strings/f32/i32) and tensors f32, f16, q8_0, q4_0.
+def gguf(kvs, tensors, version=3):
+    s = lambda t: struct.pack("<Q", len(t.encode())) + t.encode()
+    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kvs))
+    for k, typ, payload in kvs:
+        out += s(k) + struct.pack("<I", typ) + payload
+    off, datas = 0, b""
+    for name, ne, typ, data in tensors:
+        out += s(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", n) for n in ne)
+        out += struct.pack("<IQ", typ, off)
+        pad = (-len(data)) % 32
+        datas += data + b"\0" * pad
+        off += len(data) + pad
+    out += b"\0" * ((-len(out)) % 32)
+    return out + datas
+arr = lambda et, items: struct.pack("<IQ", et, len(items)) + b"".join(items)
+gs = lambda t: struct.pack("<Q", len(t.encode())) + t.encode()
+kv = [("general.architecture", 8, gs("llama")), ("llama.block_count", 4, struct.pack("<I", 1)),
+      ("llama.rope.freq_base", 6, struct.pack("<f", 10000.0)), ("tokenizer.ggml.add_bos_token", 7, b"\1"),
+      ("tokenizer.ggml.tokens", 9, arr(8, [gs("<unk>"), gs("\u2581a"), gs("<0x0A>")])),
+      ("tokenizer.ggml.scores", 9, arr(6, [struct.pack("<f", v) for v in (0.0, -1.5, 2.25)])),
+      ("tokenizer.ggml.token_type", 9, arr(5, [struct.pack("<i", v) for v in (2, 1, 6)]))]
+q8 = struct.pack("<e", 0.25) + bytes(range(32))
+q4 = struct.pack("<e", -0.5) + bytes((i * 37) & 255 for i in range(16))
+ts = [("output_norm.weight", [8], 0, struct.pack("<8f", *[1.5] * 8)), ("h", [4, 2], 1, struct.pack("<8e", *range(8))),
+      ("blk.0.attn_q.weight", [32, 2], 8, q8 * 2), ("blk.0.ffn_up.weight", [32, 1], 2, q4)]
+put("fuzz_gguf", "small.gguf", gguf(kv, ts))
+put("fuzz_gguf", "meta_only.gguf", gguf(kv, []))
+put("fuzz_gguf", "v2.gguf", gguf(kv[:2], ts[:2], version=2))
