@@ -105,14 +105,22 @@ endef
 deps:
 	$(call apt_install,$(DEPS_PKGS))
 
-# llama.cpp itself as an oracle (tests/test_gguf_llamacpp.sh): node-llama-cpp's prebuilt CPU
+# llama.cpp itself as an oracle (tests/test_gguf_llamacpp.sh, and ggml's quantizer/dequantizer for
+# tests/test_ggml_quant.c, test_ggml_model.c, test_gguf_base.c): node-llama-cpp's prebuilt CPU
 # binaries, pinned, into tests/llamacpp/node_modules (~83 MB; nothing compiled or downloaded at run
-# time). Only when missing, so a machine that has it does no network work.
+# time). Only when missing, so a machine that has it does no network work. Debian's nodejs ships
+# without npm: its npm package is installed only when no npm is on the machine (a NodeSource
+# nodejs brings its own and conflicts with Debian's).
 NODE_LLAMA := node-llama-cpp@3.21.1 @node-llama-cpp/linux-x64@3.21.1
 test-deps: deps
 	$(call apt_install,$(TEST_DEPS_PKGS) nodejs)
+	@command -v npm >/dev/null || { $(MAKE) --no-print-directory npm-apt; }
 	@[ -d tests/llamacpp/node_modules/@node-llama-cpp/linux-x64 ] || \
 	  (cd tests/llamacpp && npm i -E --omit=optional $(NODE_LLAMA))
+
+.PHONY: npm-apt
+npm-apt:
+	$(call apt_install,npm)
 
 check-build: deps
 	@$(MAKE) --no-print-directory all tests-bin

@@ -208,9 +208,11 @@ static int block_tensors(const Model *m, blk_tensor **out, int *nt, qp_status *s
     return 0;
 }
 
-// The model's packed bases: which kinds (uniform over layers), one format, bits per weight.
-static int model_quant(const Model *m, unsigned *mask, quant_format *fmt, double *bpw, qp_status *st) {
+// The model's packed bases: which kinds (uniform over layers), their format (the first one's
+// when *mixed: they differ, as in a GGUF base such as Q4_K_M), bits per weight.
+static int model_quant(const Model *m, unsigned *mask, quant_format *fmt, int *mixed, double *bpw, qp_status *st) {
     *mask = 0;
+    *mixed = 0;
     *fmt = (quant_format){QUANT_F32, 32, 0, 0};
     *bpw = 0;
     if (!m->qbase) return 0;
@@ -223,8 +225,7 @@ static int model_quant(const Model *m, unsigned *mask, quant_format *fmt, double
             if (!q) continue;
             const quant_format *f = quant_tensor_format(q);
             if (!have_fmt) { *fmt = *f; have_fmt = 1; }
-            if (memcmp(f, fmt, sizeof *f))
-                return qp_fail(st, "checkpoint: the model mixes packed formats (layer %d %s differs); one format per checkpoint", l, lin_names[k]);
+            if (memcmp(f, fmt, sizeof *f)) *mixed = 1;
             bits += 8.0 * (double)quant_tensor_bytes(q);
             n += (double)quant_tensor_rows(q) * quant_tensor_cols(q);
             count++;
@@ -245,7 +246,7 @@ static const char *mode_check(const char *mode) {
 
 // Every root attribute (sticky errors: check once at commit).
 static void write_root_attrs(qh5_file *f, const Model *m, const ckpt_meta *meta, unsigned qmask, const quant_format *qf,
-                             double bpw, qp_status *st) {
+                             int mixed, double bpw, qp_status *st) {
     const ModelConfig *c = &m->cfg;
     char buf[256];
     qh5_attr_set_i64(f, "/", "format_version", CKPT_FORMAT_VERSION, st);
@@ -259,10 +260,11 @@ static void write_root_attrs(qh5_file *f, const Model *m, const ckpt_meta *meta,
     qh5_attr_set_str(f, "/", "mode", meta->mode, st);
     qh5_attr_set_str(f, "/", "adapter_quant", adapter_quant_names[m->adapter_quant], st);
     qh5_attr_set_str(f, "/", "compute", compute_names[m->compute], st);
-    qh5_attr_set_str(f, "/", "quant", qmask ? quant_format_name(qf, NULL, 0) : "none", st);
-    qh5_attr_set_i64(f, "/", "bits", qmask ? qf->bits : 0, st);
-    qh5_attr_set_i64(f, "/", "block", qmask ? qf->block : 0, st);
-    qh5_attr_set_i64(f, "/", "double_quant", qmask ? qf->double_quant : 0, st);
+    const int one = qmask && !mixed;  // "mixed": every packed tensor names its own format
+    qh5_attr_set_str(f, "/", "quant", one ? quant_format_name(qf, NULL, 0) : qmask ? "mixed" : "none", st);
+    qh5_attr_set_i64(f, "/", "bits", one ? qf->bits : 0, st);
+    qh5_attr_set_i64(f, "/", "block", one ? qf->block : 0, st);
+    qh5_attr_set_i64(f, "/", "double_quant", one ? qf->double_quant : 0, st);
     qh5_attr_set_f64(f, "/", "bits_per_weight", bpw, st);
     ckpt_mask_to_names(qmask, buf, sizeof buf);
     qh5_attr_set_str(f, "/", "quant_modules", buf, st);
@@ -330,11 +332,11 @@ int ckpt_save(const char *path, const Model *m, const ckpt_meta *meta, const flo
     quant_format qf;
     double bpw;
     blk_tensor *t;
-    int nt;
-    if (model_quant(m, &qmask, &qf, &bpw, st) || block_tensors(m, &t, &nt, st)) return -1;
+    int nt, mixed;
+    if (model_quant(m, &qmask, &qf, &mixed, &bpw, st) || block_tensors(m, &t, &nt, st)) return -1;
     qh5_file *f = qh5_create(path, st);
     if (!f) { free(t); return -1; }
-    write_root_attrs(f, m, meta, qmask, &qf, bpw, st);
+    write_root_attrs(f, m, meta, qmask, &qf, mixed, bpw, st);
     for (int i = 0; i < nt; i++) qh5_write(f, t[i].path, QH5_F32, t[i].rank, t[i].dims, m->params + t[i].off, st);
     free(t);
     if (opt_m) {
@@ -415,6 +417,11 @@ static int read_quant(qh5_file *f, ckpt_meta *meta, qp_status *st) {
     if (ckpt_mask_from_names(mods, &meta->quant_mask))
         return qp_fail(st, "checkpoint %s: quant_modules '%s': expected a comma list of q_proj..down_proj", qh5_path(f), mods);
     meta->quant = (quant_format){QUANT_F32, 32, 0, 0};
+    meta->quant_mixed = !strcmp(name, "mixed");
+    if (meta->quant_mixed) {
+        if (!meta->quant_mask) return qp_fail(st, "checkpoint %s: quant 'mixed' but no quant_modules", qh5_path(f));
+        return 0;
+    }
     if (!strcmp(name, "none")) {
         if (meta->quant_mask) return qp_fail(st, "checkpoint %s: quant 'none' but quant_modules '%s'", qh5_path(f), mods);
         return 0;
@@ -551,16 +558,19 @@ static int same_quant(const char *path, const ckpt_meta *meta, const Model *m, q
     unsigned mask;
     quant_format qf;
     double bpw;
+    int mixed;
     char a[64], b[64], ma[256], mb[256];
-    if (model_quant(m, &mask, &qf, &bpw, st)) return -1;
+    if (model_quant(m, &mask, &qf, &mixed, &bpw, st)) return -1;
     if (meta->quant_mask == 0 && mask == 0) return 0;
-    if (meta->quant_mask != mask || memcmp(&meta->quant, &qf, sizeof qf)) {
+    if (meta->quant_mixed && mixed && meta->quant_mask == mask) return 0;  // per tensor: read_packed
+    if (meta->quant_mixed != mixed || meta->quant_mask != mask || (!mixed && memcmp(&meta->quant, &qf, sizeof qf))) {
         // "mxint3-b32 on [q_proj,...]" or "fp32" for a model/file without packed bases.
         char da[320], db[320];
         ckpt_mask_to_names(meta->quant_mask, ma, sizeof ma);
         ckpt_mask_to_names(mask, mb, sizeof mb);
-        snprintf(da, sizeof da, meta->quant_mask ? "%s on [%s]" : "fp32", quant_format_name(&meta->quant, a, sizeof a), ma);
-        snprintf(db, sizeof db, mask ? "%s on [%s]" : "fp32", quant_format_name(&qf, b, sizeof b), mb);
+        snprintf(da, sizeof da, meta->quant_mask ? "%s on [%s]" : "fp32",
+                 meta->quant_mixed ? "mixed" : quant_format_name(&meta->quant, a, sizeof a), ma);
+        snprintf(db, sizeof db, mask ? "%s on [%s]" : "fp32", mixed ? "mixed" : quant_format_name(&qf, b, sizeof b), mb);
         return qp_fail(st, "checkpoint %s was made with base format %s, this model has %s", path, da, db);
     }
     return 0;
@@ -598,6 +608,7 @@ static int check_against_model(const char *path, const ckpt_meta *meta, const Mo
 
 // One packed base: the dataset's bytes parsed by quant_tensor_read, then checked against the
 // shape and format the model expects.
+// fmt NULL: any legal format (a "mixed" checkpoint's tensors each carry theirs).
 static QuantTensor *read_packed(qh5_file *f, const char *p, int rows, int cols, const quant_format *fmt, qp_status *st) {
     qh5_type ty;
     int rank;
@@ -617,9 +628,9 @@ static QuantTensor *read_packed(qh5_file *f, const char *p, int rows, int cols, 
         else { q = quant_tensor_read(fp, what, st); fclose(fp); }
     }
     free(buf);
-    if (q && (quant_tensor_rows(q) != rows || quant_tensor_cols(q) != cols || memcmp(quant_tensor_format(q), fmt, sizeof *fmt))) {
+    if (q && (quant_tensor_rows(q) != rows || quant_tensor_cols(q) != cols || (fmt && memcmp(quant_tensor_format(q), fmt, sizeof *fmt)))) {
         char a[64], b[64];
-        qp_fail(st, "%s: expected a %s tensor (%d, %d), found %s (%d, %d)", what, quant_format_name(fmt, a, sizeof a), rows, cols,
+        qp_fail(st, "%s: expected a %s tensor (%d, %d), found %s (%d, %d)", what, fmt ? quant_format_name(fmt, a, sizeof a) : "packed", rows, cols,
                 quant_format_name(quant_tensor_format(q), b, sizeof b), quant_tensor_rows(q), quant_tensor_cols(q));
         quant_tensor_free(q);
         q = NULL;
@@ -635,7 +646,7 @@ static int load_bases(qh5_file *f, const Model *m, const ckpt_meta *meta, QuantT
             int ic, oc;
             model_lin_shape(&m->cfg, k, &oc, &ic);
             snprintf(p, sizeof p, "base/layer%d/%s/packed", l, lin_names[k]);
-            nq[l * LIN_COUNT + k] = read_packed(f, p, oc, ic, &meta->quant, st);
+            nq[l * LIN_COUNT + k] = read_packed(f, p, oc, ic, meta->quant_mixed ? NULL : &meta->quant, st);
             if (!nq[l * LIN_COUNT + k]) return -1;
         }
     return 0;

@@ -73,7 +73,9 @@ typedef struct {
     adapter_quant_kind adapter_quant; // root attribute adapter_quant: "none" | "same" (absent: none)
     compute_kind compute;      // root attribute compute: "f32" | "bf16" the run trained with (absent: f32)
     unsigned quant_mask;       // bit k: lin_kind k has a packed base (in every layer)
-    quant_format quant;        // format of the packed bases (kind QUANT_F32 when none)
+    quant_format quant;        // format of the packed bases (kind QUANT_F32 when none or mixed)
+    int quant_mixed;           // root attribute quant "mixed": the packed bases differ in format (a
+                               // GGUF base such as Q4_K_M); each packed tensor carries its own
     double bits_per_weight;    // stored bits / weights over the packed bases (0 when none)
     int64_t n_params;          // floats in the trainable block
     int has_optimizer;         // optimizer/m, v present

@@ -84,6 +84,73 @@ extern "C" Tokenizer *tok_load(const char *path, qp_status *st) {
 
 extern "C" void tok_free(Tokenizer *t) { delete t; }
 
+// ---- a ModelProto in protobuf's wire format (sentencepiece_model.proto field numbers) -------------
+static void pb_varint(std::string &o, uint64_t v) {
+    while (v >= 0x80) { o.push_back((char)(v | 0x80)); v >>= 7; }
+    o.push_back((char)v);
+}
+static void pb_key(std::string &o, int field, int wire) { pb_varint(o, (uint64_t)field << 3 | (uint64_t)wire); }
+static void pb_int(std::string &o, int field, int64_t v) { pb_key(o, field, 0); pb_varint(o, (uint64_t)v); }
+static void pb_bytes(std::string &o, int field, const std::string &s) { pb_key(o, field, 2); pb_varint(o, s.size()); o += s; }
+static void pb_float(std::string &o, int field, float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    pb_key(o, field, 5);
+    for (int i = 0; i < 4; i++) o.push_back((char)(u >> (8 * i)));
+}
+
+static std::string vocab_proto(const tok_vocab *v) {
+    std::string m, t, n;
+    int byte_pieces = 0;
+    for (int i = 0; i < v->n; i++) {
+        std::string p;
+        int type = v->types ? v->types[i] : 1;
+        byte_pieces += type == 6;
+        pb_bytes(p, 1, v->pieces[i]);                    // piece
+        pb_float(p, 2, v->scores ? v->scores[i] : 0.0f); // score
+        pb_int(p, 3, type);                              // type
+        pb_bytes(m, 1, p);                               // ModelProto.pieces
+    }
+    pb_int(t, 3, 2);                       // model_type BPE: llama.cpp's SPM merges by piece score
+    pb_int(t, 4, v->n);                    // vocab_size
+    pb_int(t, 35, byte_pieces > 0);        // byte_fallback
+    pb_int(t, 40, v->unk);                 // unk_id
+    pb_int(t, 41, v->bos);                 // bos_id
+    pb_int(t, 42, v->eos);                 // eos_id
+    pb_int(t, 43, -1);                     // pad_id
+    pb_bytes(m, 2, t);
+    pb_bytes(n, 1, "identity");            // name: no Unicode normalization (llama.cpp does none)
+    pb_int(n, 3, v->add_space_prefix != 0);// add_dummy_prefix
+    pb_int(n, 4, 0);                       // remove_extra_whitespaces: off, spaces are kept
+    pb_int(n, 5, 1);                       // escape_whitespaces: ' ' -> U+2581
+    pb_bytes(m, 3, n);
+    return m;
+}
+
+extern "C" Tokenizer *tok_from_vocab(const tok_vocab *v, const char *what, qp_status *st) {
+    if (v->n <= 0 || v->unk < 0 || v->unk >= v->n) {
+        qp_fail(st, "%s: a SentencePiece vocabulary needs pieces and an unknown-token id, found %d pieces, unk %d", what, v->n, v->unk);
+        return nullptr;
+    }
+    Tokenizer *t = new (std::nothrow) Tokenizer();
+    if (!t) { qp_fail(st, "%s: out of memory building the tokenizer", what); return nullptr; }
+    try {
+        sentencepiece::util::Status s = t->sp.LoadFromSerializedProto(vocab_proto(v));
+        if (!s.ok()) {
+            qp_fail(st, "%s: the vocabulary is not a valid SentencePiece model (%s)", what, s.ToString().c_str());
+            delete t;
+            return nullptr;
+        }
+        t->vocab = t->sp.GetPieceSize();
+        build_runc_vocab(t);
+    } catch (const std::exception &e) {
+        qp_fail(st, "%s: the vocabulary is not a valid SentencePiece model (%s)", what, e.what());
+        delete t;
+        return nullptr;
+    }
+    return t;
+}
+
 extern "C" int tok_encode(const Tokenizer *t, const char *text, int add_bos, int **ids_out, int *n_out,
                           qp_status *st) {
     *ids_out = nullptr;

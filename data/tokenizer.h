@@ -17,6 +17,25 @@ typedef struct Tokenizer Tokenizer;
 Tokenizer *tok_load(const char *path, qp_status *st);
 void tok_free(Tokenizer *t);
 
+// A vocabulary as GGUF's tokenizer.ggml.* of a "llama" (SentencePiece) model holds it.
+typedef struct {
+    int n;
+    const char *const *pieces;   // "▁the", "<0x0A>", "<s>", ...
+    const float *scores;         // NULL: all 0
+    const int *types;            // GGUF token types (1 normal, 2 unknown, 3 control, 4 user-defined,
+                                 // 5 unused, 6 byte; SentencePiece numbers them alike); NULL: normal
+    int bos, eos, unk;           // -1: none
+    int add_space_prefix;        // tokenizer.ggml.add_space_prefix (SentencePiece's dummy prefix)
+} tok_vocab;
+// Build the tokenizer llama.cpp runs for such a vocabulary: a SentencePiece BPE ModelProto made
+// in memory (pieces, scores, types; byte fallback when byte pieces exist; identity normalizer,
+// whitespace kept as is and escaped to "▁", dummy prefix per add_space_prefix) and loaded with
+// LoadFromSerializedProto. `what` names the source in messages. NULL on error.
+Tokenizer *tok_from_vocab(const tok_vocab *v, const char *what, qp_status *st);
+// The tokenizer of a GGUF file's tokenizer.ggml.* keys (data/gguf_tok.c): "llama" vocabularies
+// only (others refused by name, with a pointer to --tokenizer). NULL on error.
+Tokenizer *tok_load_gguf(const char *path, qp_status *st);
+
 // Encode UTF-8 text exactly as Python `sp.encode(text, add_bos=add_bos)` (no EOS is ever added).
 // On success *ids_out is a malloc'd array of *n_out ids (the caller frees it; it is a valid
 // 1-element allocation even when *n_out == 0) and 0 is returned; on failure -1 and st is set.

@@ -117,7 +117,7 @@ static int rd_tensor_info(cur *c, gguf_tensor_info *t) {
     t->offset = rd_u64(c);
     if (c->failed) return -1;
     const ggml_block_type *bt = ggml_blocks_type(t->type);
-    if (!bt) return bad(c, "tensor %s: a tensor type qpeft reads (f32, f16, bf16, q8_0, q4_0), found ggml type %llu", t->name, (unsigned)t->type);
+    if (!bt) return bad(c, "tensor %s: a tensor type qpeft reads (f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_K..q6_K, q8_K), found ggml type %llu", t->name, (unsigned)t->type);
     if (t->ne[0] % bt->block) return bad(c, "tensor %s: a first dimension that is a multiple of the block, found %llu", t->name, (unsigned long long)t->ne[0]);
     for (int d = 1; d < MAX_DIMS; d++) {
         if (t->ne[d] && rows > UINT64_MAX / (uint64_t)t->ne[d]) return bad(c, "tensor %s: a size that fits 64 bits, found dimension %llu", t->name, (unsigned long long)t->ne[d]);

@@ -3,6 +3,7 @@
 // already on a power-of-two grid. Tested by tests/test_gguf.c and tests/test_gguf_llamacpp.sh.
 #include "quant/ggml_blocks.h"
 #include "quant/quant.h"
+#include "quant/quant_internal.h"
 #include <math.h>
 #include <string.h>
 
@@ -148,6 +149,16 @@ static const ggml_block_type TYPES[] = {
     {GGML_ID_BF16, "bf16", 1, 2, bf16_dq, bf16_q, bf16_exact},
     {GGML_ID_Q8_0, "q8_0", QK, Q8_0_BYTES, q8_0_dq, q8_0_q, q8_0_exact},
     {GGML_ID_Q4_0, "q4_0", QK, Q4_0_BYTES, q4_0_dq, q4_0_q, q4_0_exact},
+    // Read-only rows (GGUF bases): layouts and references in quant/ggml.c.
+    {GGML_ID_Q4_1, "q4_1", QK, GGML_Q4_1_BYTES, ggml_q4_1_dequant_ref, NULL, NULL},
+    {GGML_ID_Q5_0, "q5_0", QK, GGML_Q5_0_BYTES, ggml_q5_0_dequant_ref, NULL, NULL},
+    {GGML_ID_Q5_1, "q5_1", QK, GGML_Q5_1_BYTES, ggml_q5_1_dequant_ref, NULL, NULL},
+    {GGML_ID_Q2_K, "q2_K", GGML_QK_K, GGML_Q2_K_BYTES, ggml_q2_K_dequant_ref, NULL, NULL},
+    {GGML_ID_Q3_K, "q3_K", GGML_QK_K, GGML_Q3_K_BYTES, ggml_q3_K_dequant_ref, NULL, NULL},
+    {GGML_ID_Q4_K, "q4_K", GGML_QK_K, GGML_Q4_K_BYTES, ggml_q4_K_dequant_ref, NULL, NULL},
+    {GGML_ID_Q5_K, "q5_K", GGML_QK_K, GGML_Q5_K_BYTES, ggml_q5_K_dequant_ref, NULL, NULL},
+    {GGML_ID_Q6_K, "q6_K", GGML_QK_K, GGML_Q6_K_BYTES, ggml_q6_K_dequant_ref, NULL, NULL},
+    {GGML_ID_Q8_K, "q8_K", GGML_QK_K, GGML_Q8_K_BYTES, ggml_q8_K_dequant_ref, NULL, NULL},
 };
 enum { N_TYPES = sizeof TYPES / sizeof TYPES[0] };
 

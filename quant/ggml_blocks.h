@@ -12,7 +12,9 @@
 #include <stdint.h>
 
 // ggml's `enum ggml_type` ids (what a GGUF tensor info stores).
-enum { GGML_ID_F32 = 0, GGML_ID_F16 = 1, GGML_ID_Q4_0 = 2, GGML_ID_Q8_0 = 8, GGML_ID_BF16 = 30 };
+enum { GGML_ID_F32 = 0, GGML_ID_F16 = 1, GGML_ID_Q4_0 = 2, GGML_ID_Q4_1 = 3, GGML_ID_Q5_0 = 6, GGML_ID_Q5_1 = 7,
+       GGML_ID_Q8_0 = 8, GGML_ID_Q2_K = 10, GGML_ID_Q3_K = 11, GGML_ID_Q4_K = 12, GGML_ID_Q5_K = 13,
+       GGML_ID_Q6_K = 14, GGML_ID_Q8_K = 15, GGML_ID_BF16 = 30 };
 
 // Why an exact encoding failed (GGML_FIT_OK = it did not).
 typedef enum {
@@ -32,7 +34,8 @@ typedef struct {
     size_t bytes;      // bytes per block
     // One block: values of `block` elements from the packed bytes (ggml's dequantize_row_*).
     void (*dequant_ref)(const uint8_t *blk, float *out);
-    // One block by ggml's rounding rule (quantize_row_*_ref): the lossy path.
+    // One block by ggml's rounding rule (quantize_row_*_ref): the lossy path. NULL (and
+    // exact_ref NULL) for the types qpeft only reads: Q4_1, Q5_0, Q5_1 and the K-quants.
     void (*quant_ref)(const float *x, uint8_t *blk);
     // One block exactly: GGML_FIT_OK and blk written when dequant_ref(blk) reproduces x (a −0
     // comes back as +0: ggml's (q−8)·d has no negative zero), else the reason.

@@ -97,7 +97,7 @@ QuantTensor *quant_tensor_read(FILE *fp, const char *what, qp_status *st) {
     if (parse_header(h, what, &f, &rows, &cols, st)) return NULL;
     size_t want[QUANT_SEC_COUNT], rb, total = 0;
     if (quant_section_sizes(&f, rows, cols, want, &rb)) {
-        qp_fail(st, "%s: shape %d x %d is too large", what, rows, cols);
+        qp_fail(st, "%s: shape %d x %d is too large or not whole %d-weight blocks", what, rows, cols, f.block);
         return NULL;
     }
     for (int i = 0; i < QUANT_SEC_COUNT; i++) {

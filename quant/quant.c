@@ -10,13 +10,14 @@ static const char *const INT_NAMES[9] = {"", "", "int2", "int3", "int4", "int5",
 
 static int is_absmax_kind(quant_kind k) { return k == QUANT_NF4 || k == QUANT_FP4 || k == QUANT_NF3 || k == QUANT_NF2; }
 static int is_pow2(int x) { return x > 0 && (x & (x - 1)) == 0; }
+int quant_kind_is_ggml(quant_kind kind) { return ggml_block_info(kind) != NULL; }
 
 static int default_block(quant_kind k) {
     switch (k) {
     case QUANT_NF4: case QUANT_FP4: case QUANT_NF3: case QUANT_NF2: return 64;
     case QUANT_MXINT: return 32;
     case QUANT_INT: return 64;
-    default: return 0;
+    default: return ggml_block_info(k) ? ggml_blocks_type(ggml_block_info(k)->ggml_type)->block : 0;
     }
 }
 
@@ -52,7 +53,7 @@ const char *quant_format_name(const quant_format *f, char *buf, size_t n) {
     case QUANT_NF2: s = "nf2"; break;
     case QUANT_MXINT: if (f->bits >= 2 && f->bits <= 8) s = MX_NAMES[f->bits]; break;
     case QUANT_INT: if (f->bits >= 2 && f->bits <= 8) s = INT_NAMES[f->bits]; break;
-    default: break;
+    default: if (ggml_block_info(f->kind)) s = ggml_blocks_type(ggml_block_info(f->kind)->ggml_type)->name; break;
     }
     if (!buf || n == 0) return s;
     if (f->block > 0) snprintf(buf, n, "%s-b%d%s", s, f->block, f->double_quant ? "-dq" : "");
@@ -64,6 +65,14 @@ int quant_format_check(const quant_format *f, qp_status *st) {
     if ((unsigned)f->kind >= QUANT_KIND_COUNT)
         return qp_fail(st, "quantization kind id %d is unknown (expected 0..%d)", (int)f->kind, QUANT_KIND_COUNT - 1);
     const char *name = quant_format_name(f, NULL, 0);
+    const ggml_kind_info *g = ggml_block_info(f->kind);
+    if (g) {  // ggml's layouts fix everything: the block, the width, no double quantization
+        const int block = ggml_blocks_type(g->ggml_type)->block;
+        if (f->bits != g->bits || f->block != block || f->double_quant)
+            return qp_fail(st, "%s: bits %d, block %d, double_quant %d (expected %d, %d, 0)", name, f->bits, f->block,
+                           f->double_quant, g->bits, block);
+        return 0;
+    }
     if (f->kind == QUANT_MXINT || f->kind == QUANT_INT) {
         if (f->bits < 2 || f->bits > 8) return qp_fail(st, "%s: bits %d out of range (expected 2..8)", f->kind == QUANT_MXINT ? "mxint" : "int", f->bits);
     } else if (f->bits != quant_code_bits(f)) {
@@ -108,7 +117,11 @@ int quant_parse_format(const char *full_name, int block, int double_quant, quant
     else if (!strcmp(name, "fp4")) f = (quant_format){QUANT_FP4, 4, 0, 0};
     else if (!strcmp(name, "nf3")) f = (quant_format){QUANT_NF3, 3, 0, 0};
     else if (!strcmp(name, "nf2")) f = (quant_format){QUANT_NF2, 2, 0, 0};
-    else {
+    else if (ggml_block_by_name(name)) {
+        const ggml_kind_info *g = ggml_block_by_name(name);
+        f = (quant_format){g->kind, g->bits, ggml_blocks_type(g->ggml_type)->block, 0};
+        block = f.block;  // fixed by the layout: a CLI-wide --block does not apply
+    } else {
         int found = 0;
         for (int b = 2; b <= 8 && !found; b++) {
             if (!strcmp(name, MX_NAMES[b])) { f = (quant_format){QUANT_MXINT, b, 0, 0}; found = 1; }
@@ -116,7 +129,7 @@ int quant_parse_format(const char *full_name, int block, int double_quant, quant
         }
         if (!found)
             return qp_fail(st, "unknown quantization format '%s' (expected nf4, fp4, nf3, nf2, mxint2..mxint8, "
-                               "int2..int8, bf16, fp16, f32)", name);
+                               "int2..int8, bf16, fp16, f32, or a ggml type: q4_0, q4_1, q5_0, q5_1, q8_0, q2_K..q6_K, q8_K)", name);
     }
     // Block-less kinds ignore the block argument (a CLI-wide --block must not break bf16).
     int def = default_block(f.kind);
@@ -140,6 +153,13 @@ int quant_format_from_bits(int bits, quant_format *out) {
 int quant_section_sizes(const quant_format *f, int rows, int cols, size_t sec[QUANT_SEC_COUNT], size_t *row_bytes) {
     for (int i = 0; i < QUANT_SEC_COUNT; i++) sec[i] = 0;
     if (rows < 0 || cols < 0) return -1;
+    const ggml_kind_info *g = ggml_block_info(f->kind);
+    if (g) {  // whole blocks only, back to back: the GGUF layout
+        const ggml_block_type *t = ggml_blocks_type(g->ggml_type);
+        if (cols % t->block) return -1;
+        if (row_bytes) *row_bytes = (size_t)(cols / t->block) * t->bytes;
+        return qp_size_mul((size_t)(cols / t->block) * t->bytes, (size_t)rows, &sec[QUANT_SEC_CODES]) ? 0 : -1;
+    }
     int bits = quant_code_bits(f);
     size_t rb = ((size_t)cols * (size_t)bits + 7) / 8, nb = 0;
     if (!qp_size_mul(rb, (size_t)rows, &sec[QUANT_SEC_CODES])) return -1;
@@ -205,7 +225,7 @@ double quant_tensor_bits_per_weight(const QuantTensor *q) {
 }
 
 unsigned quant_tensor_code(const QuantTensor *q, int r, int j) {
-    QP_ASSERT(r >= 0 && r < q->rows && j >= 0 && j < q->cols);
+    QP_ASSERT(r >= 0 && r < q->rows && j >= 0 && j < q->cols && !quant_kind_is_ggml(q->fmt.kind));
     return pack_get_ref(q->sec[QUANT_SEC_CODES] + (size_t)r * q->row_bytes, j, q->fmt.bits);
 }
 
@@ -219,6 +239,8 @@ const uint8_t *quant_tensor_section(const QuantTensor *q, int i, size_t *bytes) 
 static QuantTensor *quantize_with(const float *w, int rows, int cols, const quant_format *fmt, int ref) {
     qp_status st = {0};
     if (quant_format_check(fmt, &st)) qp_die("quant_tensor_quantize: %s", st.msg);
+    if (quant_kind_is_ggml(fmt->kind))
+        qp_die("%s: qpeft reads ggml's block formats from GGUF files but does not quantize into them", quant_format_name(fmt, NULL, 0));
     QP_ASSERT(rows >= 0 && cols >= 0);
     QuantTensor *q = quant_tensor_alloc(fmt, rows, cols);
     if (rows == 0 || cols == 0) return q;
@@ -246,7 +268,8 @@ void quant_dequantize_rows(const QuantTensor *q, int r0, int r1, float *out) {
     case QUANT_F32: case QUANT_BF16: case QUANT_F16: half_dequantize_rows(q, r0, r1, out); break;
     case QUANT_MXINT: mxint_dequantize_rows(q, r0, r1, out); break;
     case QUANT_INT: intk_dequantize_rows(q, r0, r1, out); break;
-    default: nf_dequantize_rows(q, r0, r1, out); break;
+    case QUANT_NF4: case QUANT_FP4: case QUANT_NF3: case QUANT_NF2: nf_dequantize_rows(q, r0, r1, out); break;
+    default: ggml_dequantize_rows(q, r0, r1, out); break;
     }
 }
 
@@ -257,7 +280,8 @@ void quant_dequantize_rows_ref(const QuantTensor *q, int r0, int r1, float *out)
     case QUANT_F32: case QUANT_BF16: case QUANT_F16: half_dequantize_rows_ref(q, r0, r1, out); break;
     case QUANT_MXINT: mxint_dequantize_rows_ref(q, r0, r1, out); break;
     case QUANT_INT: intk_dequantize_rows_ref(q, r0, r1, out); break;
-    default: nf_dequantize_rows_ref(q, r0, r1, out); break;
+    case QUANT_NF4: case QUANT_FP4: case QUANT_NF3: case QUANT_NF2: nf_dequantize_rows_ref(q, r0, r1, out); break;
+    default: ggml_dequantize_rows_ref(q, r0, r1, out); break;
     }
 }
 
@@ -292,6 +316,63 @@ void quant_rows_bf16_via_f32(const QuantTensor *q, int r0, int r1, uint16_t *out
         quant_f32_to_bf16_n(out + (size_t)(r - r0) * cols, buf, (size_t)(re - r) * cols);
         if (buf != stack_buf) free(buf);
     }
+}
+
+int quant_ggml_type(quant_kind kind) {
+    const ggml_kind_info *g = ggml_block_info(kind);
+    return g ? g->ggml_type : -1;
+}
+
+int quant_format_from_ggml_type(int ggml_type, quant_format *out) {
+    const ggml_kind_info *g = ggml_block_by_type(ggml_type);
+    if (!g) return -1;
+    *out = (quant_format){g->kind, g->bits, ggml_blocks_type(ggml_type)->block, 0};
+    return 0;
+}
+
+QuantTensor *quant_tensor_from_raw(const quant_format *fmt, int rows, int cols, const void *data, size_t bytes,
+                                   const char *what, qp_status *st) {
+    char name[64];
+    quant_format_name(fmt, name, sizeof name);
+    if (quant_format_check(fmt, st)) return NULL;
+    if (fmt->kind != QUANT_F32 && fmt->kind != QUANT_BF16 && fmt->kind != QUANT_F16 && !quant_kind_is_ggml(fmt->kind)) {
+        qp_fail(st, "%s: a %s tensor has scale sections besides its codes; it cannot be taken from raw bytes", what, name);
+        return NULL;
+    }
+    size_t sec[QUANT_SEC_COUNT], rb;
+    if (rows < 0 || cols < 0 || quant_section_sizes(fmt, rows, cols, sec, &rb)) {
+        qp_fail(st, "%s: shape %d x %d does not fit %s (rows of whole %d-weight blocks expected)", what, rows, cols,
+                name, fmt->block);
+        return NULL;
+    }
+    if (bytes != sec[QUANT_SEC_CODES]) {
+        qp_fail(st, "%s: a %d x %d %s tensor holds %zu bytes, found %zu", what, rows, cols, name, sec[QUANT_SEC_CODES], bytes);
+        return NULL;
+    }
+    QuantTensor *q = quant_tensor_alloc(fmt, rows, cols);
+    if (bytes) memcpy(q->sec[QUANT_SEC_CODES], data, bytes);
+    return q;
+}
+
+const char *quant_mix_summary(QuantTensor *const *q, int n, char *buf, size_t cap) {
+    int count[QUANT_KIND_COUNT] = {0};
+    double bits = 0, weights = 0;
+    for (int i = 0; i < n; i++) {
+        if (!q[i]) continue;
+        count[q[i]->fmt.kind]++;
+        bits += 8.0 * (double)quant_tensor_bytes(q[i]);
+        weights += (double)q[i]->rows * q[i]->cols;
+    }
+    size_t len = 0;
+    buf[0] = 0;
+    for (int k = 0; k < QUANT_KIND_COUNT && len < cap; k++) {
+        if (!count[k]) continue;
+        quant_format f = {(quant_kind)k, 0, 0, 0};
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s x%d", len ? ", " : "", quant_format_name(&f, NULL, 0), count[k]);
+    }
+    if (!len) snprintf(buf, cap, "none");
+    else if (len < cap) snprintf(buf + len, cap - len, ": %.4f bits/weight", weights > 0 ? bits / weights : 0.0);
+    return buf;
 }
 
 // Fake quantization = dequantize(quantize(w)) through the fast paths; the packed form is

@@ -20,6 +20,19 @@ typedef enum {
     QUANT_NF2,
     QUANT_MXINT,    // bits 2..8
     QUANT_INT,      // bits 2..8, asymmetric min-max
+    // ggml's block formats (quant/ggml.c), read from GGUF files: dequantized, never quantized
+    // by qpeft. bits is the nominal code width, block ggml's QK (32, or 256 for the K-quants).
+    QUANT_Q4_0,
+    QUANT_Q4_1,
+    QUANT_Q5_0,
+    QUANT_Q5_1,
+    QUANT_Q8_0,
+    QUANT_Q2_K,
+    QUANT_Q3_K,
+    QUANT_Q4_K,
+    QUANT_Q5_K,
+    QUANT_Q6_K,
+    QUANT_Q8_K,
     QUANT_KIND_COUNT
 } quant_kind;
 
@@ -38,6 +51,14 @@ const char *quant_format_name(const quant_format *f, char *buf, size_t n);
 
 typedef struct QuantTensor QuantTensor;
 
+// Is the kind one of ggml's block formats? Those are dequantize-only: quantizing into one dies
+// with a message (qpeft takes them from GGUF files), so CLIs check this before quantizing.
+int quant_kind_is_ggml(quant_kind kind);
+// ggml_type id of the GGUF tensor-info record <-> format; -1 / nonzero when qpeft has no such
+// ggml block format (F32/F16/BF16 map to QUANT_F32/F16/BF16, not listed here).
+int quant_ggml_type(quant_kind kind);
+int quant_format_from_ggml_type(int ggml_type, quant_format *out);
+
 // Quantize W (rows, cols) row-major into a newly allocated packed tensor.
 QuantTensor *quant_tensor_quantize(const float *w, int rows, int cols, const quant_format *fmt);
 void quant_tensor_free(QuantTensor *q);
@@ -51,6 +72,17 @@ size_t quant_tensor_bytes(const QuantTensor *q);
 double quant_tensor_bits_per_weight(const QuantTensor *q);
 // Bits/weight of a format for a (rows, cols) tensor, from the formula (no data needed).
 double quant_bits_per_weight(const quant_format *f, int rows, int cols);
+
+// A tensor whose only section is its codes (f32, bf16, fp16 and ggml's block formats: the
+// bytes of a GGUF tensor) from `bytes` raw bytes, copied. The shape must fit the format (ggml:
+// cols a multiple of the block) and bytes must equal its size; `what` names the tensor in the
+// one-line message. NULL on error.
+QuantTensor *quant_tensor_from_raw(const quant_format *fmt, int rows, int cols, const void *data, size_t bytes,
+                                   const char *what, qp_status *st);
+
+// The format mix of n tensors (NULL entries skipped) in buf: "q4_K x35, q6_K x7: 4.7500
+// bits/weight" (kinds in enum order, bits over all their weights); "none" when all are NULL.
+const char *quant_mix_summary(QuantTensor *const *q, int n, char *buf, size_t cap);
 
 // W~ = dq(q(W)) in place of out (rows, cols): the "fake quantization" init/ uses.
 void quant_fake(float *out, const float *w, int rows, int cols, const quant_format *fmt);

@@ -3,6 +3,7 @@
 #ifndef QP_QUANT_INTERNAL_H
 #define QP_QUANT_INTERNAL_H
 #include "quant/quant.h"
+#include "quant/ggml_blocks.h"
 #include <stdint.h>
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -56,6 +57,34 @@ void half_quantize(QuantTensor *q, const float *w);
 void half_quantize_ref(QuantTensor *q, const float *w);
 void half_dequantize_rows(const QuantTensor *q, int r0, int r1, float *out);
 void half_dequantize_rows_ref(const QuantTensor *q, int r0, int r1, float *out);
+
+// ggml block formats (quant/ggml.c): one row of the table per format. A row of a tensor is
+// cols/block blocks of `bytes` each, back to back (the GGUF layout).
+// The layout (name, block, bytes, scalar reference) is the type's row of quant/ggml_blocks.h.
+typedef struct {
+    quant_kind kind;
+    int ggml_type;      // ggml_type id in GGUF tensor infos: ggml_blocks_type(ggml_type)
+    int bits;           // nominal code width
+    void (*dq)(const uint8_t *blk, float *y);      // fast path, one block
+} ggml_kind_info;
+// Bytes per block of the read-only ggml types (ggml-common.h; static-asserted in quant/ggml.c).
+enum { GGML_Q4_1_BYTES = 20, GGML_Q5_0_BYTES = 22, GGML_Q5_1_BYTES = 24, GGML_Q2_K_BYTES = 84, GGML_Q3_K_BYTES = 110,
+       GGML_Q4_K_BYTES = 144, GGML_Q5_K_BYTES = 176, GGML_Q6_K_BYTES = 210, GGML_Q8_K_BYTES = 292, GGML_QK_K = 256 };
+// Scalar references of quant/ggml.c (the dequant_ref of their ggml_blocks rows).
+void ggml_q4_1_dequant_ref(const uint8_t *blk, float *y);
+void ggml_q5_0_dequant_ref(const uint8_t *blk, float *y);
+void ggml_q5_1_dequant_ref(const uint8_t *blk, float *y);
+void ggml_q2_K_dequant_ref(const uint8_t *blk, float *y);
+void ggml_q3_K_dequant_ref(const uint8_t *blk, float *y);
+void ggml_q4_K_dequant_ref(const uint8_t *blk, float *y);
+void ggml_q5_K_dequant_ref(const uint8_t *blk, float *y);
+void ggml_q6_K_dequant_ref(const uint8_t *blk, float *y);
+void ggml_q8_K_dequant_ref(const uint8_t *blk, float *y);
+const ggml_kind_info *ggml_block_info(quant_kind kind);   // NULL for qpeft's own kinds
+const ggml_kind_info *ggml_block_by_name(const char *name);  // case-insensitive
+const ggml_kind_info *ggml_block_by_type(int ggml_type);
+void ggml_dequantize_rows(const QuantTensor *q, int r0, int r1, float *out);
+void ggml_dequantize_rows_ref(const QuantTensor *q, int r0, int r1, float *out);
 
 // Bit packing (quant/pack.c), layout in quant/quant.h. `row` points at a row's first byte.
 size_t pack_row_bytes(int n, int bits);

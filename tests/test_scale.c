@@ -91,8 +91,8 @@ static void test_packed_equals_fp32(const char *dir) {
     for (int l = 0; l < c1.n_layers; l++)
         for (int k = 0; k < LIN_COUNT; k++) {
             int OC, IC;
-            qmodel_lin_shape(&c1, k, &OC, &IC);
-            QuantTensor *ref = quant_tensor_quantize(qmodel_lin_weight(&w1, &c1, l, k), OC, IC, &f);
+            model_lin_shape(&c1, k, &OC, &IC);
+            QuantTensor *ref = quant_tensor_quantize(model_lin_weight(&w1, &c1, l, k), OC, IC, &f);
             float *a = xmalloc((size_t)OC * IC * sizeof(float)), *b = xmalloc((size_t)OC * IC * sizeof(float));
             quant_dequantize_rows(ref, 0, OC, a);
             quant_dequantize_rows(q[l * LIN_COUNT + k], 0, OC, b);

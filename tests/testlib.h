@@ -34,6 +34,19 @@ static inline int tl_allclose(const char *name, const float *a, const float *ref
     return !bad;
 }
 
+// The whole file at path, which must hold exactly `want` bytes, in a malloc'd buffer; NULL if it
+// is missing or of another size.
+static inline void *tl_slurp(const char *path, size_t want) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    void *buf = malloc(want ? want : 1);
+    size_t got = fread(buf, 1, want, fp);
+    int extra = fgetc(fp) != EOF;
+    fclose(fp);
+    if (got != want || extra) { free(buf); return NULL; }
+    return buf;
+}
+
 static inline int tl_finish(void) {
     printf("# %d passed, %d failed\n", tl_passed, tl_failed);
     return tl_failed ? 1 : 0;

@@ -5,8 +5,10 @@
 #include "model/model.h"
 #include "trainer/options.h"
 #include "trainer/session.h"
+#include "model/qmodel.h"
 #include "trainer/verbs.h"
 #include <stdio.h>
+#include <stdlib.h>
 
 int cmd_info(int argc, char **argv) {
     const char *model = NULL;
@@ -15,8 +17,9 @@ int cmd_info(int argc, char **argv) {
     };
     opts_parse("info", "--model M", opts, 1, argc, argv, 2);
     Session ses;
-    session_open(&ses, model, NULL, 0);
+    session_open(&ses, model, NULL, SESSION_PACKED);
     ModelConfig c = ses.cfg; ModelWeights w = ses.w;
+    QuantTensor **qbase = ses.qbase;
     int hs = config_head_size(&c);
     size_t lin = (size_t)c.n_layers * ((size_t)c.dim * c.n_heads * hs * 2 + (size_t)c.dim * c.n_kv_heads * hs * 2 +
                                        (size_t)c.dim * c.hidden_dim * 3);
@@ -32,6 +35,17 @@ int cmd_info(int argc, char **argv) {
     printf("parameters     %zu (linear layers %zu, %.1f%%)\n", total, lin, 100.0 * lin / total);
     printf("fp32 memory    %.2f MiB\n", total * 4.0 / 1048576);
     printf("weights hash   %s\n", hex);
+    if (qbase) {  // a .qm or GGUF base: the packed linears' types (per tensor with their counts)
+        char mix[512];
+        printf("packed linears %s\n", quant_mix_summary(qbase, c.n_layers * LIN_COUNT, mix, sizeof mix));
+        QuantTensor **col = xcalloc((size_t)c.n_layers, sizeof *col);
+        for (int k = 0; k < LIN_COUNT; k++) {
+            for (int l = 0; l < c.n_layers; l++) col[l] = qbase[l * LIN_COUNT + k];
+            printf("  %-12s %s\n", lin_names[k], quant_mix_summary(col, c.n_layers, mix, sizeof mix));
+        }
+        free(col);
+        qmodel_free_bases(qbase, c.n_layers);
+    }
     printf("openblas core  %s, %d threads\n", la_corename(), la_get_threads());
     weights_free(&w);
     return 0;

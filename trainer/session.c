@@ -1,6 +1,7 @@
 // trainer/session.c — model/tokenizer lookup shared by the CLI verbs.
 // Tested by tests/test_cli.sh (missing tokenizer, missing model messages).
 #include "trainer/session.h"
+#include "model/load_gguf.h"
 #include "core/check.h"
 #include <errno.h>
 #include <dirent.h>
@@ -27,6 +28,10 @@ void session_load_model(const char *path, ModelConfig *cfg, ModelWeights *w, Qua
     if (qmask) *qmask = 0;
     if (qmodel_is_file(path)) {
         if (qmodel_load(path, cfg, w, qbase, qmask, &st) != 0) qp_die("%s", st.msg);
+        return;
+    }
+    if (gguf_is_file(path)) {  // a GGUF base keeps its linears packed in their own ggml types
+        if (gguf_load_model(path, cfg, w, qbase, qmask, &st) != 0) qp_die("%s", st.msg);
         return;
     }
     if (model_load_weights(path, cfg, w, &st) != 0) qp_die("%s", st.msg);
@@ -65,7 +70,14 @@ double session_quantize_base(Model *m, const char *model_path, const char *forma
         qp_die("--modules '%s': expected a non-empty comma list of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", modules);
     if (model_path && qmodel_is_file(model_path))
         qp_die("--format: %s is already a quantized model; give the fp32 model to quantize in process", model_path);
-    model_quantize_base(m, &fmt, mask);
+    if (model_path && gguf_is_file(model_path)) {  // the file's own types: --format may only name them
+        for (int i = 0; i < m->cfg.n_layers * LIN_COUNT; i++)
+            if (m->qbase[i] && quant_tensor_format(m->qbase[i])->kind != fmt.kind)
+                qp_die("--format %s contradicts %s, whose %s linears are %s (a GGUF base brings its own types; omit --format)",
+                       format, model_path, lin_names[i % LIN_COUNT], quant_format_name(quant_tensor_format(m->qbase[i]), NULL, 0));
+    } else {
+        model_quantize_base(m, &fmt, mask);
+    }
     return session_packed_format(m->qbase, m->cfg.n_layers * LIN_COUNT, NULL);
 }
 
@@ -119,6 +131,11 @@ char *session_tokenizer_path(const char *model_path, const char *tok_opt) {
 
 Tokenizer *session_load_tokenizer(const char *model_path, const char *tok_opt) {
     qp_status st = {0};
+    if (!tok_opt && gguf_is_file(model_path)) {  // the file's own vocabulary (tokenizer.ggml.*)
+        Tokenizer *t = tok_load_gguf(model_path, &st);
+        if (!t) qp_die("%s", st.msg);
+        return t;
+    }
     char *path = session_tokenizer_path(model_path, tok_opt);
     if (!path) {
         char *tmp = xstrdup(model_path);
@@ -179,6 +196,7 @@ void session_model_from_checkpoint(const char *model_path, const char *ckpt, int
                    meta->head, tk, &st) != 0)
         qp_die("%s: %s", ckpt, st.msg);
     if (qbase) session_install_qbase(m, &qbase);  // a .qm base: the stored packed tensors
+    else if (meta->quant_mixed) qp_die("%s: its base mixes packed formats (a GGUF base); give that GGUF file as --model", ckpt);
     else if (meta->quant_mask) model_quantize_base(m, &meta->quant, meta->quant_mask);
     m->adapter_quant = meta->adapter_quant;  // QER-trained: eval/merge run the quantized-adapter model
     if (ckpt_load(ckpt, m, hex, meta, NULL, NULL, NULL, &st) != 0) qp_die("%s", st.msg);

@@ -1,5 +1,6 @@
 // trainer/train_setup.c — see train_setup.h.
 #include "trainer/train_setup.h"
+#include "model/load_gguf.h"
 #include "checkpoints/checkpoint.h"
 #include "core/check.h"
 #include "core/rng.h"
@@ -139,17 +140,20 @@ static void check_qm_request(const SetupRequest *rq, QuantTensor *const *qbase, 
     quant_format file_fmt;
     su->bits_per_weight = session_packed_format(qbase, n, &file_fmt);
     quant_format_name(&file_fmt, su->format_name, sizeof su->format_name);
+    if (gguf_is_file(rq->model)) gguf_base_types(qbase, n, su->format_name, sizeof su->format_name);  // a mix, e.g. Q4_K_M
     if ((rq->mode && strcmp(rq->mode, "qpeft")) || (rq->init && strcmp(rq->init, "qlora")))
         qp_die("%s is a quantized model file: it trains in qpeft mode with --init qlora only; the other modes and "
                "inits need the fp32 weights", rq->model);
     if (!rq->format) return;
     qp_status st = {0};
     quant_format asked;
-    char name[32];
+    char name[32], theirs[32];
     if (quant_parse_format(rq->format, rq->block, rq->double_quant, &asked, &st) != 0) qp_die("--format: %s", st.msg);
-    if (strcmp(quant_format_name(&asked, name, sizeof name), su->format_name))
-        qp_die("--format %s contradicts %s, whose bases are %s; omit --format (a .qm base implies its own)", name,
-               rq->model, su->format_name);
+    quant_format_name(&asked, name, sizeof name);
+    for (int i = 0; i < n; i++)
+        if (qbase[i] && strcmp(name, quant_format_name(quant_tensor_format(qbase[i]), theirs, sizeof theirs)))
+            qp_die("--format %s contradicts %s, whose bases are %s; omit --format (a quantized base implies its own)",
+                   name, rq->model, su->format_name);
 }
 
 // Does any fp32 copy of the frozen linears need to exist (issue 12)? Not in qpeft mode from an
@@ -223,7 +227,7 @@ void setup_build(const SetupRequest *rq, Setup *su) {
         su->source = NULL;
         return;
     }
-    if (qbase) {  // a .qm file: its packed bases are the frozen base, exactly as stored
+    if (qbase) {  // a .qm or GGUF file: its packed bases are the frozen base, exactly as stored
         session_install_qbase(&su->model, &qbase);
         su->init_name = "qlora";
         setup_init_lora(&su->model, rq->seed);

@@ -6,6 +6,7 @@ set -eu
 out=$1; q=$2
 A=${QPEFT_ASSETS:-$(cd "$(dirname "$0")/../../.." && pwd)/shared/assets}
 /usr/bin/python3 "$(dirname "$0")/make_seeds.py" "$out" "$A"
+/usr/bin/python3 "$(dirname "$0")/make_gguf_seeds.py" "$out"
 mkdir -p "$out/fuzz_qmodel"
 for m in tied untied; do
   for f in nf4 mxint3 int8 bf16; do
