@@ -8,7 +8,7 @@ BUILD ?= build
 QPEFT_ASSETS ?= $(abspath ../shared/assets)
 export QPEFT_ASSETS
 
-PKGS      := openblas lapacke hdf5 sentencepiece
+PKGS      := openblas lapacke hdf5 sentencepiece icu-uc
 OPT       := -O3
 ifeq ($(DEBUG),1)
 OPT       := -O0 -g
@@ -49,7 +49,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 # Runtime packages (make deps) and test-only oracles (make test-deps).
-DEPS_PKGS      := libopenblas-openmp-dev liblapacke-dev libhdf5-dev libsentencepiece-dev gnuplot-nox pkg-config
+DEPS_PKGS      := libopenblas-openmp-dev liblapacke-dev libhdf5-dev libsentencepiece-dev libicu-dev gnuplot-nox pkg-config
 TEST_DEPS_PKGS := python3-torch python3-numpy python3-sentencepiece python3-h5py clang libclang-rt-14-dev valgrind
 
 .PHONY: all deps test-deps test asan fuzz fuzz-bin valgrind demo bench clean check-build

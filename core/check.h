@@ -44,6 +44,9 @@ int qp_size_add(size_t a, size_t b, size_t *out);
 
 // Whole-file read into a malloc'd buffer (NUL-terminated for text use); dies on I/O error.
 char *qp_read_file(const char *path, size_t *len_out);
+// Everything left in a stream (stdin included) into a malloc'd NUL-terminated buffer, bytes as
+// they are; NULL (and nothing allocated) on a read error.
+char *qp_read_stream(FILE *fp, size_t *len_out);
 // File size in bytes or -1 (errno set).
 int64_t qp_file_size(const char *path);
 // Wall-clock seconds (monotonic).
