@@ -19,7 +19,7 @@ int cmd_calibrate(int argc, char **argv) {
     int samples = 128, T = 0, max_len = 128, batch = 4, seed = 42, exact = 0, include_padding = 0;
     qp_opt opts[] = {
         {"--model", OPT_STR, &model, NULL, "model: llama2.c .bin, HF directory or qpeft model file", 1, 0, 0},
-        {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
+        {"--tokenizer", OPT_STR, &tok, NULL, "tokenizer.json or SentencePiece .model (default: beside the model)", 1, 0, 0},
         {"--calib-text", OPT_STR, &text, NULL, "text file: lines -> [BOS]+tokens, one stream, consecutive T-token windows", 1, 0, 0},
         {"--task", OPT_STR, &task, NULL, "GLUE task whose training split calibrates (one padded example per sample)", 1, 0, 0},
         {"--data", OPT_STR, &data, NULL, "GLUE release directory for --task (default: the assets' glue/)", 1, 0, 0},
@@ -43,8 +43,7 @@ int cmd_calibrate(int argc, char **argv) {
     ModelConfig cfg; ModelWeights w; qp_status st = {0};
     session_load_weights(model, &cfg, &w);
     Tokenizer *tk = session_load_tokenizer(model, tok);
-    if (tok_vocab_size(tk) != cfg.vocab_size)
-        qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(tk), cfg.vocab_size);
+    session_check_vocab(tk, &cfg);
     Model m;
     if (model_init(&m, &cfg, &w, 0, 0, 0, HEAD_LM, TRAIN_NONE, &st)) qp_die("%s", st.msg);
     CalibSet set;

@@ -667,7 +667,7 @@ int cmd_compare(int argc, char **argv) {
     memset(&f, 0, sizeof f);
     qp_opt opts[] = {
         {"--model", OPT_STR, &f.model, NULL, "base model (llama2.c .bin or HF directory)", 1, 0, 0},
-        {"--tokenizer", OPT_STR, &f.tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
+        {"--tokenizer", OPT_STR, &f.tok, NULL, "tokenizer.json or SentencePiece .model (default: beside the model)", 1, 0, 0},
         {"--task", OPT_STR, &f.task, NULL, "GLUE task", 1, 0, 0},
         {"--data", OPT_STR, &f.data, NULL, "GLUE directory or the task's own directory", 1, 0, 0},
         {"--text", OPT_STR, &f.text, NULL, "plain-text LM task instead of --task", 1, 0, 0},

@@ -131,7 +131,7 @@ int cmd_error(int argc, char **argv) {
     double alpha = 0;
     qp_opt opts[] = {
         {"--model", OPT_STR, &model, NULL, "model: llama2.c .bin, HF directory or qpeft model file", 1, 0, 0},
-        {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
+        {"--tokenizer", OPT_STR, &tok, NULL, "tokenizer.json or SentencePiece .model (default: beside the model)", 1, 0, 0},
         {"--calib-text", OPT_STR, &text, NULL, "calibration text (its first --samples windows), eval windows follow", 1, 0, 0},
         {"--calib-stats", OPT_STR, &stats_path, NULL, "statistics from `qpeft calibrate` instead of calibrating here", 1, 0, 0},
         {"--samples", OPT_INT, &samples, "128", "calibration windows", 1, 1e9, 0},
@@ -183,8 +183,7 @@ int cmd_error(int argc, char **argv) {
     char hash[17];
     session_hash(&base, &cfg, hash);
     Tokenizer *tk = session_load_tokenizer(model, tok);
-    if (tok_vocab_size(tk) != cfg.vocab_size)
-        qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(tk), cfg.vocab_size);
+    session_check_vocab(tk, &cfg);
     const int Tw = calibcli_seq_len(&cfg, T);
     if (batch > n_eval) batch = n_eval;
     ModelWeights wfp;

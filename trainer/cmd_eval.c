@@ -32,7 +32,7 @@ int cmd_eval(int argc, char **argv) {
     qp_opt opts[] = {
         {"--checkpoint", OPT_STR, &ckpt, NULL, "checkpoint written by qpeft train (last.h5, best.h5, step-N.h5); without it the model file alone is scored (e.g. a merged model.qm)", 1, 0, 0},
         {"--model", OPT_STR, &model, NULL, "the base model the checkpoint was trained on (or the model to score)", 1, 0, 0},
-        {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
+        {"--tokenizer", OPT_STR, &tok, NULL, "tokenizer.json or SentencePiece .model (default: beside the model)", 1, 0, 0},
         {"--task", OPT_STR, &task, NULL, "GLUE task (its dev split is scored)", 1, 0, 0},
         {"--data", OPT_STR, &data, NULL, "GLUE directory (default: the assets' glue/)", 1, 0, 0},
         {"--tsv", OPT_STR, &tsv, NULL, "generic task training table (for its labels) with --dev", 1, 0, 0},

@@ -20,7 +20,7 @@ int cmd_init(int argc, char **argv) {
     double alpha = 0;
     qp_opt opts[] = {
         {"--model", OPT_STR, &model, NULL, "model: llama2.c .bin, HF directory or qpeft model file", 1, 0, 0},
-        {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
+        {"--tokenizer", OPT_STR, &tok, NULL, "tokenizer.json or SentencePiece .model (default: beside the model)", 1, 0, 0},
         {"--format", OPT_STR, &format, NULL, "base format: nf4 fp4 nf3 nf2 mxintK intK (K bits), e.g. mxint3", 1, 0, 0},
         {"--block", OPT_INT, &block, "0", "elements per block; 0 = the format's default", 0, 1 << 20, 0},
         {"--double-quant", OPT_FLAG, &dq, NULL, "nf*/fp4: quantize the block absmax too (bitsandbytes)", 1, 0, 0},
@@ -74,8 +74,7 @@ int cmd_init(int argc, char **argv) {
         stats = &set;
     } else if (needs) {
         Tokenizer *tk = session_load_tokenizer(model, tok);
-        if (tok_vocab_size(tk) != cfg.vocab_size)
-            qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(tk), cfg.vocab_size);
+        session_check_vocab(tk, &cfg);
         text_stream ts;
         calibcli_text_load(&ts, text, tk);
         calibcli_run_text(&set, &m, &ts, text, calibcli_seq_len(&cfg, T), samples, batch, init_method_needs_xtx(meth));

@@ -28,32 +28,11 @@
 enum { CHECK_B = 4, CHECK_T = 64 };  // the fixed logits-check batch: 4 windows of 64 tokens
 
 static int is_dir(const char *p) { struct stat sb; return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode); }
-static int is_file(const char *p) { struct stat sb; return stat(p, &sb) == 0 && S_ISREG(sb.st_mode); }
 
-// The tokenizer session_load_tokenizer would pick (--tokenizer, tokenizer.model beside/inside the
-// model, the only *.model there), or NULL when there is none: merge works without one.
-static char *find_tokenizer(const char *model, const char *opt) {
-    if (opt) return xstrdup(opt);
-    char *tmp = xstrdup(model);
-    const char *dir = is_dir(model) ? model : dirname(tmp);
-    char path[PATH_MAX * 2];
-    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
-    char *found = is_file(path) ? xstrdup(path) : NULL;
-    int n = 0;
-    DIR *d = found ? NULL : opendir(dir);
-    for (struct dirent *e; d && (e = readdir(d));) {
-        size_t len = strlen(e->d_name);
-        if (len > 6 && !strcmp(e->d_name + len - 6, ".model")) {
-            n++;
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            free(found);
-            found = xstrdup(path);
-        }
-    }
-    if (d) closedir(d);
-    if (d && n != 1) { free(found); found = NULL; }
-    free(tmp);
-    return found;
+// The file name the tokenizer is copied under in an export: its kind's HF name.
+static const char *tokenizer_copy_name(const char *tok_path) {
+    size_t n = strlen(tok_path);
+    return n >= 5 && !strcmp(tok_path + n - 5, ".json") ? "tokenizer.json" : "tokenizer.model";
 }
 
 // The adapter dropout the run trained with, from the command line the checkpoint recorded
@@ -80,8 +59,7 @@ static int *check_batch(const char *tok_path, const char *text, const ModelConfi
         qp_status st = {0};
         Tokenizer *tk = tok_load(tok_path, &st);
         if (!tk) qp_die("%s", st.msg);
-        if (tok_vocab_size(tk) != cfg->vocab_size)
-            qp_die("%s: tokenizer has %d pieces but the model's vocabulary is %d", tok_path, tok_vocab_size(tk), cfg->vocab_size);
+        session_check_vocab(tk, cfg);
         text_stream ts;
         if (text_load(&ts, text, tk, &st) != 0) qp_die("%s", st.msg);
         int64_t nw = text_n_windows(&ts, *T);
@@ -159,7 +137,7 @@ int cmd_merge(int argc, char **argv) {
         {"--dtype", OPT_STR, &dtype_s, "f32", "f32 | f16 | bf16: tensor type of HF safetensors (llama2c: f32 only)", 1, 0, 0},
         {"--requant", OPT_STR, &requant, NULL, "also re-quantize the merged weights in FORMAT (nf4, mxint3, ...) into model.qm", 1, 0, 0},
         {"--block", OPT_INT, &block, "0", "block size of --requant; 0 = the format's default", 0, 1 << 20, 0},
-        {"--tokenizer", OPT_STR, &tok, NULL, "SentencePiece .model copied as tokenizer.model (default: beside the model)", 1, 0, 0},
+        {"--tokenizer", OPT_STR, &tok, NULL, "tokenizer (.model or tokenizer.json) copied into the export (default: beside the model)", 1, 0, 0},
         {"--text", OPT_STR, &text, NULL, "text for the logits check (default: the assets' tinystories_valid_head.txt)", 1, 0, 0},
         {"--lossless", OPT_FLAG, &lossless, NULL, "QER: merge on codes at the MXINT base's own bits into model.qm (docs/methods.md)", 1, 0, 0},
         {"--qer-steps", OPT_INT, &qer_steps, "0", "--lossless: error-aware calibration, Adam steps per linear (0 = none)", 0, 100000, 0},
@@ -223,7 +201,7 @@ int cmd_merge(int argc, char **argv) {
     if (to_peft && m.adapter_quant == AQUANT_SAME)
         qp_die("%s: trained with --adapter-quant same (W_qer on the base's grid); PEFT's W + s*B*A cannot express "
                "it: use --to hf or --lossless", ckpt);
-    char *tok_path = find_tokenizer(model, tok);
+    char *tok_path = session_find_tokenizer(model, tok);
     int B, T;
     char batch_what[PATH_MAX + 128];
     int *ids = check_batch(tok_path, text, cfg, &B, &T, batch_what, sizeof batch_what);
@@ -303,7 +281,7 @@ int cmd_merge(int argc, char **argv) {
     } else if (to_l2c) {
         snprintf(path, sizeof path, "%s/model.bin", sg.tmp);
         rc = export_write_llama2c(path, &mc, &mw, &st);
-        if (!rc && tok_path) { snprintf(path, sizeof path, "%s/tokenizer.model", sg.tmp); rc = export_copy_file(tok_path, path, &st); }
+        if (!rc && tok_path) { snprintf(path, sizeof path, "%s/%s", sg.tmp, tokenizer_copy_name(tok_path)); rc = export_copy_file(tok_path, path, &st); }
     } else {
         if (need_base) {
             snprintf(path, sizeof path, "%s/base", sg.tmp);
@@ -322,7 +300,7 @@ int cmd_merge(int argc, char **argv) {
         }
         export_peft_opts po = {base_abs, recorded_dropout(&meta)};
         if (!rc) rc = export_write_peft(sg.tmp, &m, &po, &st);
-        if (!rc && tok_path) { snprintf(path, sizeof path, "%s/tokenizer.model", sg.tmp); rc = export_copy_file(tok_path, path, &st); }
+        if (!rc && tok_path) { snprintf(path, sizeof path, "%s/%s", sg.tmp, tokenizer_copy_name(tok_path)); rc = export_copy_file(tok_path, path, &st); }
     }
     if (!rc && requant) {
         snprintf(path, sizeof path, "%s/model.qm", sg.tmp);

@@ -80,7 +80,7 @@ int cmd_train(int argc, char **argv) {
     memset(&f, 0, sizeof f);
     qp_opt opts[] = {
         {"--model", OPT_STR, &f.model, NULL, "base model: llama2.c .bin, HF directory or qpeft model file", 1, 0, 0},
-        {"--tokenizer", OPT_STR, &f.tok, NULL, "SentencePiece .model (default: beside the model)", 1, 0, 0},
+        {"--tokenizer", OPT_STR, &f.tok, NULL, "tokenizer.json or SentencePiece .model (default: beside the model)", 1, 0, 0},
         {"--task", OPT_STR, &f.task, NULL, "GLUE task: cola sst2 mrpc rte stsb wnli qnli mnli qqp", 1, 0, 0},
         {"--data", OPT_STR, &f.data, NULL, "GLUE directory holding <TASK>/{train,dev}.tsv (default: the assets' glue/)", 1, 0, 0},
         {"--tsv", OPT_STR, &f.tsv, NULL, "generic task: training table (TSV, or CSV with quotes if *.csv)", 1, 0, 0},

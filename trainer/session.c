@@ -81,27 +81,45 @@ static char *single_model_file(const char *dir) {
     return found;
 }
 
+char *session_find_tokenizer(const char *model_path, const char *tok_opt) {
+    if (tok_opt) return xstrdup(tok_opt);
+    char *tmp = xstrdup(model_path);
+    const char *dir = is_dir(model_path) ? model_path : dirname(tmp);
+    size_t sz = strlen(dir) + 32;
+    char *path = xmalloc(sz);
+    snprintf(path, sz, "%s/tokenizer.model", dir);
+    if (!is_file(path)) {
+        free(path);
+        path = single_model_file(dir);
+    }
+    if (!path) {  // Llama-3, Qwen, SmolLM2: only the HF tokenizer.json
+        path = xmalloc(sz);
+        snprintf(path, sz, "%s/tokenizer.json", dir);
+        if (!is_file(path)) { free(path); path = NULL; }
+    }
+    free(tmp);
+    return path;
+}
+
 Tokenizer *session_load_tokenizer(const char *model_path, const char *tok_opt) {
     qp_status st = {0};
-    char *path = NULL;
-    if (tok_opt) path = xstrdup(tok_opt);
-    else {
+    char *path = session_find_tokenizer(model_path, tok_opt);
+    if (!path) {
         char *tmp = xstrdup(model_path);
-        const char *dir = is_dir(model_path) ? model_path : dirname(tmp);
-        size_t sz = strlen(dir) + 32;
-        path = xmalloc(sz);
-        snprintf(path, sz, "%s/tokenizer.model", dir);
-        if (!is_file(path)) {
-            free(path);
-            path = single_model_file(dir);
-            if (!path) qp_die("%s: no tokenizer.model (or single *.model) next to the model; give --tokenizer FILE", dir);
-        }
-        free(tmp);
+        qp_die("%s: no tokenizer.model (or single *.model) or tokenizer.json next to the model; give --tokenizer FILE",
+               is_dir(model_path) ? model_path : dirname(tmp));
     }
     Tokenizer *t = tok_load(path, &st);
     if (!t) qp_die("%s", st.msg);
     free(path);
     return t;
+}
+
+void session_check_vocab(const Tokenizer *tk, const ModelConfig *cfg) {
+    // Qwen's embedding has more rows (151936) than its tokenizer has ids (151669): the extra rows
+    // are never produced. A tokenizer with ids past the model's rows cannot be used.
+    if (tok_vocab_size(tk) > cfg->vocab_size || (!tok_is_bpe(tk) && tok_vocab_size(tk) != cfg->vocab_size))
+        qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(tk), cfg->vocab_size);
 }
 
 const char *session_assets_dir(void) {

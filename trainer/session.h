@@ -10,8 +10,13 @@
 // (use session_load_model to keep the packed tensors themselves).
 void session_load_weights(const char *path, ModelConfig *cfg, ModelWeights *w);
 // --tokenizer if given; else tokenizer.model beside/inside the model; else the only *.model
-// file in the model's directory. Dies naming where it looked.
+// file in the model's directory; else tokenizer.json there. Dies naming where it looked.
 Tokenizer *session_load_tokenizer(const char *model_path, const char *tok_opt);
+// The path session_load_tokenizer would load (malloc'd), or NULL when there is none.
+char *session_find_tokenizer(const char *model_path, const char *tok_opt);
+// Die unless the tokenizer's ids index the model's embedding: a SentencePiece vocabulary must
+// match exactly; a tokenizer.json may have fewer ids than rows (Qwen pads its embedding).
+void session_check_vocab(const Tokenizer *tk, const ModelConfig *cfg);
 // The assets directory: $QPEFT_ASSETS, else ../shared/assets relative to the binary's repo.
 const char *session_assets_dir(void);
 #endif

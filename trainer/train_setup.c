@@ -111,8 +111,7 @@ void setup_build(const SetupRequest *rq, Setup *su) {
     session_load_model(rq->model, &cfg, &w, &qbase, &qmask);
     session_hash(&w, &cfg, su->model_hash);
     su->tok = session_load_tokenizer(rq->model, rq->tokenizer);
-    if (tok_vocab_size(su->tok) != cfg.vocab_size)
-        qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(su->tok), cfg.vocab_size);
+    session_check_vocab(su->tok, &cfg);
     TaskSpec ts = *rq->task;
     if (ts.seq_len == 0) ts.seq_len = cfg.max_seq_len;
     if (ts.seq_len > cfg.max_seq_len) qp_die("--seq-len %d exceeds the model's context %d", ts.seq_len, cfg.max_seq_len);
