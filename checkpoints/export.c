@@ -298,6 +298,19 @@ int export_safetensors_write(const char *path, const export_tensor *t, int n, ex
 }
 
 // ---- Hugging Face directory ------------------------------------------------------------------------
+// "rope_scaling": null or the object transformers reads back (modeling_rope_utils' keys).
+static void write_rope_scaling(Out *o, const RopeScaling *r) {
+    char f[40], lo[40], hi[40];
+    fmt_f32(r->factor, f, sizeof f);
+    fmt_f32(r->low_freq_factor, lo, sizeof lo);
+    fmt_f32(r->high_freq_factor, hi, sizeof hi);
+    if (r->kind == ROPE_SCALING_LINEAR) out_printf(o, "  \"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": %s},\n", f);
+    else if (r->kind == ROPE_SCALING_LLAMA3)
+        out_printf(o, "  \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": %s, \"low_freq_factor\": %s, "
+                      "\"high_freq_factor\": %s, \"original_max_position_embeddings\": %d},\n", f, lo, hi, r->original_max_pos);
+    else out_printf(o, "  \"rope_scaling\": null,\n");
+}
+
 static int write_hf_config(const char *path, const ModelConfig *c, const export_hf_opts *opt, qp_status *st) {
     Out o;
     if (out_open(&o, path, st)) return -1;
@@ -305,12 +318,16 @@ static int write_hf_config(const char *path, const ModelConfig *c, const export_
     fmt_f32(c->norm_eps, eps, sizeof eps);
     fmt_f32(c->rope_theta, theta, sizeof theta);
     int seqcls = c->n_labels > 0;
-    out_printf(&o, "{\n  \"architectures\": [\"%s\"],\n", seqcls ? "LlamaForSequenceClassification" : "LlamaForCausalLM");
+    const char *fam = c->family == FAMILY_MISTRAL ? "Mistral" : "Llama";
+    out_printf(&o, "{\n  \"architectures\": [\"%s%s\"],\n", fam, seqcls ? "ForSequenceClassification" : "ForCausalLM");
+    out_printf(&o, "  \"model_type\": \"%s\",\n", config_family_name(c->family));
+    if (c->head_dim > 0) out_printf(&o, "  \"head_dim\": %d,\n", c->head_dim);
+    write_rope_scaling(&o, &c->rope_scaling);
     out_printf(&o,
-               "  \"model_type\": \"llama\",\n  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n"
+               "  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n"
                "  \"num_hidden_layers\": %d,\n  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n"
                "  \"vocab_size\": %d,\n  \"max_position_embeddings\": %d,\n  \"rms_norm_eps\": %s,\n"
-               "  \"rope_theta\": %s,\n  \"rope_scaling\": null,\n  \"tie_word_embeddings\": %s,\n"
+               "  \"rope_theta\": %s,\n  \"tie_word_embeddings\": %s,\n"
                "  \"hidden_act\": \"silu\",\n  \"attention_bias\": false,\n  \"mlp_bias\": false,\n"
                "  \"bos_token_id\": 1,\n  \"eos_token_id\": 2,\n  \"torch_dtype\": \"%s\"",
                c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->max_seq_len, eps, theta,
@@ -409,6 +426,9 @@ int export_write_llama2c(const char *path, const ModelConfig *c, const ModelWeig
     if (c->norm_eps != 1e-5f || c->rope_theta != 10000.0f)
         return qp_fail(st, "%s: rms_norm_eps 1e-5 and rope_theta 10000 (all a llama2.c header can mean), found %g and %g (use --to hf)",
                        path, (double)c->norm_eps, (double)c->rope_theta);
+    if (!config_is_plain_llama(c))
+        return qp_fail(st, "%s: a llama2.c header cannot carry head_dim, rope_scaling or model_type %s (use --to hf)", path,
+                       config_family_name(c->family));
     Out o;
     if (out_open(&o, path, st)) return -1;
     const int32_t hdr[7] = {c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,

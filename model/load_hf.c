@@ -91,13 +91,15 @@ static int slot_of(const char *name, int n_layers, int *layer_oob) {
 
 // Expected (rows, cols) of a slot; cols = 0 for a 1-D tensor.
 static void slot_shape(int s, const ModelConfig *c, size_t *rows, size_t *cols) {
-    size_t C = (size_t)c->dim, H = (size_t)c->hidden_dim, KVD = C / (size_t)c->n_heads * (size_t)c->n_kv_heads;
+    size_t C = (size_t)c->dim, H = (size_t)c->hidden_dim, HS = (size_t)config_head_size(c);
+    size_t QD = HS * (size_t)c->n_heads, KVD = HS * (size_t)c->n_kv_heads;
     *cols = C;
     switch (s < SL_GLOBAL ? s : SL_GLOBAL + (s - SL_GLOBAL) % LK_COUNT) {
     case SL_EMBED: case SL_LM: *rows = (size_t)c->vocab_size; break;
     case SL_NORM: *rows = C; *cols = 0; break;
     case SL_SCORE: *rows = (size_t)c->n_labels; break;
-    case SL_GLOBAL + LK_Q: case SL_GLOBAL + LK_O: *rows = C; break;
+    case SL_GLOBAL + LK_Q: *rows = QD; break;
+    case SL_GLOBAL + LK_O: *rows = C; *cols = QD; break;
     case SL_GLOBAL + LK_K: case SL_GLOBAL + LK_V: *rows = KVD; break;
     case SL_GLOBAL + LK_GATE: case SL_GLOBAL + LK_UP: *rows = H; break;
     case SL_GLOBAL + LK_DOWN: *rows = C; *cols = H; break;
@@ -208,6 +210,41 @@ static int cfg_float(const JsonValue *cfg, const char *key, double def, int requ
     return 0;
 }
 
+// "rope_scaling": null, or {"rope_type" (or the older "type"): "default" | "linear" | "llama3", ...}.
+static int parse_rope_scaling(const char *path, const JsonValue *v, ModelConfig *c, qp_status *st) {
+    char b[96];
+    RopeScaling *r = &c->rope_scaling;
+    memset(r, 0, sizeof *r);
+    if (!v || v->type == JSON_NULL) return 0;
+    const char *t = json_as_string(json_get(v, "rope_type"));
+    if (!t) t = json_as_string(json_get(v, "type"));
+    if (v->type != JSON_OBJECT || !t)
+        return qp_fail(st, "%s: \"rope_scaling\" null or an object with \"rope_type\", found %s", path, describe(v, b, sizeof b));
+    if (!strcmp(t, "default")) return 0;
+    if (!strcmp(t, "linear")) r->kind = ROPE_SCALING_LINEAR;
+    else if (!strcmp(t, "llama3")) r->kind = ROPE_SCALING_LLAMA3;
+    else return qp_fail(st, "%s: \"rope_scaling\" rope_type \"linear\" or \"llama3\", found \"%s\"", path, t);
+    if (cfg_float(v, "factor", 0.0, 1, &r->factor, path, st)) return -1;
+    if (r->kind == ROPE_SCALING_LLAMA3 &&
+        (cfg_float(v, "low_freq_factor", 0.0, 1, &r->low_freq_factor, path, st) ||
+         cfg_float(v, "high_freq_factor", 0.0, 1, &r->high_freq_factor, path, st) ||
+         cfg_int(v, "original_max_position_embeddings", -1, &r->original_max_pos, path, st)))
+        return -1;
+    return 0;
+}
+
+// Mistral's sliding-window attention masks keys further back than sliding_window. qpeft's
+// attention is full, so the usable context is capped at the window, where the two agree.
+static int parse_sliding_window(const char *path, const JsonValue *cfg, ModelConfig *c, qp_status *st) {
+    const JsonValue *v = json_get(cfg, "sliding_window");
+    int sw = 0;
+    if (!v || v->type == JSON_NULL) return 0;
+    if (cfg_int(cfg, "sliding_window", -1, &sw, path, st)) return -1;
+    if (sw <= 0) return qp_fail(st, "%s: \"sliding_window\" > 0 or null, found %d", path, sw);
+    if (sw < c->max_seq_len) c->max_seq_len = sw;
+    return 0;
+}
+
 static int parse_config(const char *path, const JsonValue *cfg, ModelConfig *c, int *seqcls, qp_status *st) {
     char b[96];
     memset(c, 0, sizeof *c);
@@ -230,12 +267,14 @@ static int parse_config(const char *path, const JsonValue *cfg, ModelConfig *c, 
     c->tied_embeddings = tied;
 
     const char *mt = json_as_string(v = json_get(cfg, "model_type"));
-    if (!mt || strcmp(mt, "llama")) return qp_fail(st, "%s: \"model_type\" \"llama\", found %s", path, describe(v, b, sizeof b));
+    if (mt && !strcmp(mt, "mistral")) c->family = FAMILY_MISTRAL;
+    else if (!mt || strcmp(mt, "llama"))
+        return qp_fail(st, "%s: \"model_type\" \"llama\" or \"mistral\", found %s", path, describe(v, b, sizeof b));
     v = json_get(cfg, "hidden_act");
     const char *act = json_as_string(v);
     if (v && (!act || strcmp(act, "silu"))) return qp_fail(st, "%s: \"hidden_act\" \"silu\", found %s", path, describe(v, b, sizeof b));
-    v = json_get(cfg, "rope_scaling");
-    if (v && v->type != JSON_NULL) return qp_fail(st, "%s: \"rope_scaling\" null (RoPE scaling is not supported), found %s", path, describe(v, b, sizeof b));
+    if (parse_rope_scaling(path, json_get(cfg, "rope_scaling"), c, st)) return -1;
+    if (c->family == FAMILY_MISTRAL && parse_sliding_window(path, cfg, c, st)) return -1;
     const char *biases[2] = {"attention_bias", "mlp_bias"};
     for (int i = 0; i < 2; i++) {
         int on = 0;
@@ -247,8 +286,8 @@ static int parse_config(const char *path, const JsonValue *cfg, ModelConfig *c, 
     if (v && v->type != JSON_NULL) {
         int hd = 0;
         if (cfg_int(cfg, "head_dim", -1, &hd, path, st)) return -1;
-        if (c->n_heads <= 0 || hd != c->dim / c->n_heads)
-            return qp_fail(st, "%s: \"head_dim\" equal to hidden_size/num_attention_heads, found %d", path, hd);
+        if (hd <= 0) return qp_fail(st, "%s: \"head_dim\" > 0, found %d", path, hd);
+        if (c->n_heads <= 0 || c->dim % c->n_heads || hd != c->dim / c->n_heads) c->head_dim = hd;  // else implied
     }
 
     *seqcls = 0;
@@ -257,9 +296,13 @@ static int parse_config(const char *path, const JsonValue *cfg, ModelConfig *c, 
         const char *arch = json_as_string(json_at(v, 0));
         if (v->type != JSON_ARRAY || v->n != 1 || !arch)
             return qp_fail(st, "%s: \"architectures\" as a list of one name, found %s", path, describe(v, b, sizeof b));
-        if (!strcmp(arch, "LlamaForSequenceClassification")) *seqcls = 1;
-        else if (strcmp(arch, "LlamaForCausalLM"))
-            return qp_fail(st, "%s: architecture LlamaForCausalLM or LlamaForSequenceClassification, found %s", path, arch);
+        const char *fam = c->family == FAMILY_MISTRAL ? "Mistral" : "Llama";
+        char causal[64], seq[64];
+        snprintf(causal, sizeof causal, "%sForCausalLM", fam);
+        snprintf(seq, sizeof seq, "%sForSequenceClassification", fam);
+        if (!strcmp(arch, seq)) *seqcls = 1;
+        else if (strcmp(arch, causal))
+            return qp_fail(st, "%s: architecture %s or %s, found %s", path, causal, seq, arch);
     }
     if (*seqcls) {
         // num_labels wins when present; else the size of id2label; else HF's default of 2.

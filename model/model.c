@@ -187,7 +187,7 @@ void model_alloc_acts(Model *m, int B, int T) {
     free(m->full_lens);
     m->full_lens = xmalloc((size_t)B * sizeof(int));
     a->att_scratch_floats = att_scratch;
-    rope_table(a->rope_cos, a->rope_sin, T, (int)HS, c->rope_theta, m->rope_llama2c);
+    rope_table(a->rope_cos, a->rope_sin, T, (int)HS, c->rope_theta, &c->rope_scaling, m->rope_llama2c);
     qp_info("activations: %.1f MiB for B=%d T=%d (attention probabilities %.1f MiB)", total * 4.0 / 1048576, B, T,
             L * att * 4.0 / 1048576);
 }

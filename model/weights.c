@@ -26,7 +26,7 @@ static int sizes_of(const ModelConfig *c, Sizes *s, size_t *total) {
         c->vocab_size < 0 || c->n_labels < 0)
         return 0;
     size_t C = (size_t)c->dim, H = (size_t)c->hidden_dim, L = (size_t)c->n_layers, V = (size_t)c->vocab_size;
-    size_t HS = C / (size_t)c->n_heads, QD = HS * (size_t)c->n_heads, KVD = HS * (size_t)c->n_kv_heads;
+    size_t HS = c->head_dim > 0 ? (size_t)c->head_dim : C / (size_t)c->n_heads, QD = HS * (size_t)c->n_heads, KVD = HS * (size_t)c->n_kv_heads;
     int ok = qp_size_mul(V, C, &s->n[S_TOK]) && qp_size_mul(L, C, &s->n[S_ATTN_NORM]) &&
              mul3(L, QD, C, &s->n[S_WQ]) && mul3(L, KVD, C, &s->n[S_WK]) && mul3(L, KVD, C, &s->n[S_WV]) &&
              mul3(L, C, QD, &s->n[S_WO]) && qp_size_mul(L, C, &s->n[S_FFN_NORM]) &&
