@@ -249,7 +249,7 @@ int export_safetensors_write(const char *path, const export_tensor *t, int n, ex
             free(ord);
             return qp_fail(st, "%s: unique tensor names, found %s twice", path, e->name);
         }
-        QP_ASSERT(!e->rope_heads || (e->ndim == 2 && e->shape[0] % e->rope_heads == 0));
+        QP_ASSERT(!e->rope_heads || e->shape[0] % e->rope_heads == 0);
     }
     // Header: names sorted, data laid out in the same order.
     Buf h = {0};
@@ -282,7 +282,7 @@ int export_safetensors_write(const char *path, const export_tensor *t, int n, ex
         if (e->rope_heads) {  // interleaved -> rotate-half rows (the inverse of the HF loader's permutation)
             perm = xmalloc(numel * sizeof(float));
             int hs = (int)(e->shape[0] / e->rope_heads);
-            weights_rows_interleaved_to_hf(perm, e->data, e->rope_heads, hs, (int)e->shape[1]);
+            weights_rows_interleaved_to_hf(perm, e->data, e->rope_heads, hs, e->ndim == 2 ? (int)e->shape[1] : 1);
             src = perm;
         }
         for (size_t k = 0; k < numel; k += CHUNK) {
@@ -318,8 +318,8 @@ static int write_hf_config(const char *path, const ModelConfig *c, const export_
     fmt_f32(c->norm_eps, eps, sizeof eps);
     fmt_f32(c->rope_theta, theta, sizeof theta);
     int seqcls = c->n_labels > 0;
-    const char *fam = c->family == FAMILY_MISTRAL ? "Mistral" : "Llama";
-    out_printf(&o, "{\n  \"architectures\": [\"%s%s\"],\n", fam, seqcls ? "ForSequenceClassification" : "ForCausalLM");
+    static const char *const ARCH[FAMILY_COUNT] = {"Llama", "Mistral", "Qwen2", "Qwen3"};
+    out_printf(&o, "{\n  \"architectures\": [\"%s%s\"],\n", ARCH[c->family], seqcls ? "ForSequenceClassification" : "ForCausalLM");
     out_printf(&o, "  \"model_type\": \"%s\",\n", config_family_name(c->family));
     if (c->head_dim > 0) out_printf(&o, "  \"head_dim\": %d,\n", c->head_dim);
     write_rope_scaling(&o, &c->rope_scaling);
@@ -375,7 +375,7 @@ int export_write_hf(const char *dir, const ModelConfig *c, const ModelWeights *w
 
     const int64_t C = c->dim, H = c->hidden_dim, V = c->vocab_size, HS = config_head_size(c);
     const int64_t QD = c->n_heads * HS, KVD = c->n_kv_heads * HS;
-    int cap = 4 + 9 * c->n_layers, n = 0;
+    int cap = 4 + 14 * c->n_layers, n = 0;
     export_tensor *t = xcalloc((size_t)cap, sizeof *t);
     char (*names)[96] = xcalloc((size_t)cap, sizeof *names);
     // NAME_FMT takes the layer index; the global names use "%.0d" (precision 0 prints 0 as nothing).
@@ -396,6 +396,15 @@ int export_write_hf(const char *dir, const ModelConfig *c, const ModelWeights *w
         ADD("model.layers.%d.mlp.gate_proj.weight", l, w->w_gate + l * H * C, 2, H, C, 0);
         ADD("model.layers.%d.mlp.up_proj.weight", l, w->w_up + l * H * C, 2, H, C, 0);
         ADD("model.layers.%d.mlp.down_proj.weight", l, w->w_down + l * C * H, 2, C, H, 0);
+        if (c->attn_bias) {  // Qwen2
+            ADD("model.layers.%d.self_attn.q_proj.bias", l, w->bq + l * QD, 1, QD, 0, c->n_heads);
+            ADD("model.layers.%d.self_attn.k_proj.bias", l, w->bk + l * KVD, 1, KVD, 0, c->n_kv_heads);
+            ADD("model.layers.%d.self_attn.v_proj.bias", l, w->bv + l * KVD, 1, KVD, 0, 0);
+        }
+        if (c->qk_norm) {  // Qwen3: one head's worth of features, permuted like a head
+            ADD("model.layers.%d.self_attn.q_norm.weight", l, w->q_norm + l * HS, 1, HS, 0, 1);
+            ADD("model.layers.%d.self_attn.k_norm.weight", l, w->k_norm + l * HS, 1, HS, 0, 1);
+        }
     }
 #undef ADD
     QP_ASSERT(n <= cap);

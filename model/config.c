@@ -20,7 +20,7 @@ static int check_range(const char *what, const char *field, int v, int lo, int h
 }
 
 const char *config_family_name(model_family f) {
-    static const char *const NAMES[FAMILY_COUNT] = {"llama", "mistral"};
+    static const char *const NAMES[FAMILY_COUNT] = {"llama", "mistral", "qwen2", "qwen3"};
     return f >= 0 && f < FAMILY_COUNT ? NAMES[f] : "?";
 }
 
@@ -47,7 +47,8 @@ int config_validate(const ModelConfig *c, const char *what, qp_status *st) {
         check_range(what, "vocab_size", c->vocab_size, 1, MODEL_MAX_VOCAB, st) ||
         check_range(what, "max_seq_len", c->max_seq_len, 1, MODEL_MAX_SEQ, st) ||
         check_range(what, "tied_embeddings", c->tied_embeddings, 0, 1, st) ||
-        check_range(what, "n_labels", c->n_labels, 0, MODEL_MAX_LABELS, st))
+        check_range(what, "n_labels", c->n_labels, 0, MODEL_MAX_LABELS, st) ||
+        check_range(what, "attn_bias", c->attn_bias, 0, 1, st) || check_range(what, "qk_norm", c->qk_norm, 0, 1, st))
         return -1;
     if (c->head_dim < 0 || c->head_dim > MODEL_MAX_DIM)
         return qp_fail(st, "%s: head_dim must be in [0, %d], found %d", what, MODEL_MAX_DIM, c->head_dim);

@@ -18,8 +18,10 @@ typedef struct {
 } RopeScaling;
 
 // The HF model_type a config came from; the architecture is the same Llama (RMSNorm, RoPE, GQA,
-// SwiGLU) for all of them. Export writes it back so each family keeps its names.
-typedef enum { FAMILY_LLAMA, FAMILY_MISTRAL, FAMILY_COUNT } model_family;
+// SwiGLU) for all of them, with two extras: Qwen2 adds biases to q/k/v (attn_bias), Qwen3 an
+// RMSNorm over each head of q and k before RoPE (qk_norm). Export writes the family back so each
+// keeps its names.
+typedef enum { FAMILY_LLAMA, FAMILY_MISTRAL, FAMILY_QWEN2, FAMILY_QWEN3, FAMILY_COUNT } model_family;
 
 typedef struct {
     int dim;          // C
@@ -36,6 +38,8 @@ typedef struct {
     int head_dim;     // HS when it is not dim / n_heads (HF's explicit head_dim); 0 = dim / n_heads
     RopeScaling rope_scaling;
     model_family family;
+    int attn_bias;    // 1: q/k/v projections carry biases (Qwen2), frozen unless --mode full
+    int qk_norm;      // 1: per-head RMSNorm of q and k before RoPE (Qwen3)
 } ModelConfig;
 
 // Check ranges and divisibility (dim % n_heads, n_heads % n_kv_heads, even head size, sizes
@@ -45,8 +49,9 @@ static inline int config_head_size(const ModelConfig *c) { return c->head_dim > 
 // Does the config need more than a llama2.c header or a .qm v1 header can say (explicit head_dim,
 // RoPE scaling, a family other than llama)? Those writers refuse it with one line.
 static inline int config_is_plain_llama(const ModelConfig *c) {
-    return c->head_dim <= 0 && c->rope_scaling.kind == ROPE_SCALING_NONE && c->family == FAMILY_LLAMA;
+    return c->head_dim <= 0 && c->rope_scaling.kind == ROPE_SCALING_NONE && c->family == FAMILY_LLAMA && !c->attn_bias &&
+           !c->qk_norm;
 }
-// HF's model_type string of a family ("llama", "mistral").
+// HF's model_type string of a family ("llama", "mistral", "qwen2", "qwen3").
 const char *config_family_name(model_family f);
 #endif

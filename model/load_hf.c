@@ -35,12 +35,25 @@
 // ---- tensor slots ---------------------------------------------------------------------------
 // Slots 0..3 are the global tensors, then 9 per layer in the order of LAYER_NAMES.
 enum { SL_EMBED, SL_NORM, SL_LM, SL_SCORE, SL_GLOBAL };
-enum { LK_Q, LK_K, LK_V, LK_O, LK_GATE, LK_UP, LK_DOWN, LK_ATTN_NORM, LK_FFN_NORM, LK_COUNT };
+enum { LK_Q, LK_K, LK_V, LK_O, LK_GATE, LK_UP, LK_DOWN, LK_ATTN_NORM, LK_FFN_NORM,
+       LK_BQ, LK_BK, LK_BV, LK_QNORM, LK_KNORM, LK_COUNT };  // the last five only when the config has them
 static const char *const GLOBAL_NAMES[SL_GLOBAL] = {"model.embed_tokens.weight", "model.norm.weight", "lm_head.weight", "score.weight"};
 static const char *const LAYER_NAMES[LK_COUNT] = {
     "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
     "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
-    "input_layernorm.weight", "post_attention_layernorm.weight"};
+    "input_layernorm.weight", "post_attention_layernorm.weight",
+    "self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias",
+    "self_attn.q_norm.weight", "self_attn.k_norm.weight"};
+
+// Does the config use slot s? (biases with attn_bias, q/k norms with qk_norm; the rest always,
+// lm_head and score by their own rules in weights_load_hf).
+static int slot_used(int s, const ModelConfig *c) {
+    if (s < SL_GLOBAL) return 1;
+    int k = (s - SL_GLOBAL) % LK_COUNT;
+    if (k >= LK_BQ && k <= LK_BV) return c->attn_bias;
+    if (k == LK_QNORM || k == LK_KNORM) return c->qk_norm;
+    return 1;
+}
 
 typedef enum { DT_F32, DT_F16, DT_BF16 } dtype;
 static const char *const DT_NAMES[3] = {"F32", "F16", "BF16"};
@@ -103,6 +116,9 @@ static void slot_shape(int s, const ModelConfig *c, size_t *rows, size_t *cols) 
     case SL_GLOBAL + LK_K: case SL_GLOBAL + LK_V: *rows = KVD; break;
     case SL_GLOBAL + LK_GATE: case SL_GLOBAL + LK_UP: *rows = H; break;
     case SL_GLOBAL + LK_DOWN: *rows = C; *cols = H; break;
+    case SL_GLOBAL + LK_BQ: *rows = QD; *cols = 0; break;
+    case SL_GLOBAL + LK_BK: case SL_GLOBAL + LK_BV: *rows = KVD; *cols = 0; break;
+    case SL_GLOBAL + LK_QNORM: case SL_GLOBAL + LK_KNORM: *rows = HS; *cols = 0; break;
     default: *rows = C; *cols = 0; break;  // the two per-layer norms
     }
 }
@@ -115,7 +131,8 @@ static float *slot_dst(int s, const ModelConfig *c, const ModelWeights *w) {
     size_t l = (size_t)(s - SL_GLOBAL) / LK_COUNT, rows, cols;
     slot_shape(s, c, &rows, &cols);
     size_t per = rows * (cols ? cols : 1);
-    float *const base[LK_COUNT] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down, w->attn_norm, w->ffn_norm};
+    float *const base[LK_COUNT] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down, w->attn_norm, w->ffn_norm,
+                                   w->bq, w->bk, w->bv, w->q_norm, w->k_norm};
     return base[(s - SL_GLOBAL) % LK_COUNT] + l * per;
 }
 
@@ -267,20 +284,29 @@ static int parse_config(const char *path, const JsonValue *cfg, ModelConfig *c, 
     c->tied_embeddings = tied;
 
     const char *mt = json_as_string(v = json_get(cfg, "model_type"));
-    if (mt && !strcmp(mt, "mistral")) c->family = FAMILY_MISTRAL;
-    else if (!mt || strcmp(mt, "llama"))
-        return qp_fail(st, "%s: \"model_type\" \"llama\" or \"mistral\", found %s", path, describe(v, b, sizeof b));
+    int fam = -1;
+    for (int f = 0; mt && f < FAMILY_COUNT; f++)
+        if (!strcmp(mt, config_family_name((model_family)f))) fam = f;
+    if (fam < 0)
+        return qp_fail(st, "%s: \"model_type\" \"llama\", \"mistral\", \"qwen2\" or \"qwen3\", found %s", path, describe(v, b, sizeof b));
+    c->family = (model_family)fam;
+    c->attn_bias = c->family == FAMILY_QWEN2;  // Qwen2Attention: q/k/v biases always, o_proj none
+    c->qk_norm = c->family == FAMILY_QWEN3;
     v = json_get(cfg, "hidden_act");
     const char *act = json_as_string(v);
     if (v && (!act || strcmp(act, "silu"))) return qp_fail(st, "%s: \"hidden_act\" \"silu\", found %s", path, describe(v, b, sizeof b));
     if (parse_rope_scaling(path, json_get(cfg, "rope_scaling"), c, st)) return -1;
     if (c->family == FAMILY_MISTRAL && parse_sliding_window(path, cfg, c, st)) return -1;
+    v = json_get(cfg, "use_sliding_window");  // Qwen2/3: on for the upper layers only; not supported
+    int usw = 0;
+    if (v && (!json_as_bool(v, &usw) || usw))
+        return qp_fail(st, "%s: \"use_sliding_window\" false (sliding-window layers are not supported), found %s", path, describe(v, b, sizeof b));
     const char *biases[2] = {"attention_bias", "mlp_bias"};
     for (int i = 0; i < 2; i++) {
         int on = 0;
         v = json_get(cfg, biases[i]);
         if (v && (!json_as_bool(v, &on) || on))
-            return qp_fail(st, "%s: \"%s\" false (biases are not supported), found %s", path, biases[i], describe(v, b, sizeof b));
+            return qp_fail(st, "%s: \"%s\" false (biases on o_proj and the MLP are not supported), found %s", path, biases[i], describe(v, b, sizeof b));
     }
     v = json_get(cfg, "head_dim");
     if (v && v->type != JSON_NULL) {
@@ -296,10 +322,10 @@ static int parse_config(const char *path, const JsonValue *cfg, ModelConfig *c, 
         const char *arch = json_as_string(json_at(v, 0));
         if (v->type != JSON_ARRAY || v->n != 1 || !arch)
             return qp_fail(st, "%s: \"architectures\" as a list of one name, found %s", path, describe(v, b, sizeof b));
-        const char *fam = c->family == FAMILY_MISTRAL ? "Mistral" : "Llama";
+        static const char *const ARCH[FAMILY_COUNT] = {"Llama", "Mistral", "Qwen2", "Qwen3"};
         char causal[64], seq[64];
-        snprintf(causal, sizeof causal, "%sForCausalLM", fam);
-        snprintf(seq, sizeof seq, "%sForSequenceClassification", fam);
+        snprintf(causal, sizeof causal, "%sForCausalLM", ARCH[c->family]);
+        snprintf(seq, sizeof seq, "%sForSequenceClassification", ARCH[c->family]);
         if (!strcmp(arch, seq)) *seqcls = 1;
         else if (strcmp(arch, causal))
             return qp_fail(st, "%s: architecture %s or %s, found %s", path, causal, seq, arch);
@@ -461,9 +487,11 @@ static int load_tensor(int s, const Slot *sl, const Shard *sh, const ModelConfig
     }
     if (weights_check_finite(dst, n, 0, sh->path, name, st)) return -1;
     int k = s >= SL_GLOBAL ? (s - SL_GLOBAL) % LK_COUNT : -1;
-    if (k == LK_Q || k == LK_K) {
-        int nh = k == LK_Q ? c->n_heads : c->n_kv_heads;
-        weights_rows_hf_to_interleaved(scratch, dst, nh, config_head_size(c), c->dim);
+    // q/k features are stored in HF's rotate-half order: weights' rows, biases and the per-head
+    // norm weights alike move to the interleaved order.
+    int nh = k == LK_Q || k == LK_BQ ? c->n_heads : k == LK_K || k == LK_BK ? c->n_kv_heads : k == LK_QNORM || k == LK_KNORM ? 1 : 0;
+    if (nh) {
+        weights_rows_hf_to_interleaved(scratch, dst, nh, config_head_size(c), k == LK_Q || k == LK_K ? c->dim : 1);
         memcpy(dst, scratch, n * sizeof(float));
     }
     return 0;
@@ -539,9 +567,13 @@ int weights_load_hf(const char *dir, ModelConfig *c, ModelWeights *w, qp_status 
     if (seqcls && !slots[SL_LM].found) c->tied_embeddings = 1;  // no LM head: alias the embedding
     int load_lm = !c->tied_embeddings;
     for (int s = 0; s < n_slots; s++) {
-        if (slots[s].found || (s == SL_LM && !load_lm) || (s == SL_SCORE && !seqcls)) continue;
         char name[128];
         slot_name(s, name, sizeof name);
+        if (slots[s].found && !slot_used(s, c)) {
+            qp_fail(st, "%s: tensor %s, which this config (model_type %s) has no use for", dir, name, config_family_name(c->family));
+            goto done;
+        }
+        if (slots[s].found || (s == SL_LM && !load_lm) || (s == SL_SCORE && !seqcls) || !slot_used(s, c)) continue;
         if (s == SL_LM) qp_fail(st, "%s: tensor %s (tie_word_embeddings is false), found no such tensor", dir, name);
         else qp_fail(st, "%s: tensor %s, found no such tensor", dir, name);
         goto done;

@@ -13,8 +13,9 @@
 
 // Per-tensor float counts, in the struct's order; the layout of ModelWeights.mem.
 // Returns 0 on size_t overflow. Dimensions are assumed >= 0 (config_validate checks the rest).
-typedef struct { size_t n[13]; } Sizes;
-enum { S_TOK, S_ATTN_NORM, S_WQ, S_WK, S_WV, S_WO, S_FFN_NORM, S_GATE, S_UP, S_DOWN, S_FINAL, S_LM, S_SCORE, S_COUNT };
+enum { S_TOK, S_ATTN_NORM, S_WQ, S_WK, S_WV, S_WO, S_FFN_NORM, S_GATE, S_UP, S_DOWN, S_FINAL, S_LM,
+       S_BQ, S_BK, S_BV, S_QNORM, S_KNORM, S_SCORE, S_COUNT };
+typedef struct { size_t n[S_COUNT]; } Sizes;
 
 static int mul3(size_t a, size_t b, size_t c, size_t *out) {
     size_t t;
@@ -32,7 +33,10 @@ static int sizes_of(const ModelConfig *c, Sizes *s, size_t *total) {
              mul3(L, C, QD, &s->n[S_WO]) && qp_size_mul(L, C, &s->n[S_FFN_NORM]) &&
              mul3(L, H, C, &s->n[S_GATE]) && mul3(L, H, C, &s->n[S_UP]) && mul3(L, C, H, &s->n[S_DOWN]) &&
              qp_size_mul(c->tied_embeddings ? 0 : V, C, &s->n[S_LM]) &&
-             qp_size_mul((size_t)c->n_labels, C, &s->n[S_SCORE]);
+             qp_size_mul((size_t)c->n_labels, C, &s->n[S_SCORE]) &&
+             qp_size_mul(c->attn_bias ? L : 0, QD, &s->n[S_BQ]) && qp_size_mul(c->attn_bias ? L : 0, KVD, &s->n[S_BK]) &&
+             qp_size_mul(c->attn_bias ? L : 0, KVD, &s->n[S_BV]) && qp_size_mul(c->qk_norm ? L : 0, HS, &s->n[S_QNORM]) &&
+             qp_size_mul(c->qk_norm ? L : 0, HS, &s->n[S_KNORM]);
     if (!ok) return 0;
     s->n[S_FINAL] = C;
     size_t t = 0;
@@ -60,9 +64,10 @@ int weights_alloc(ModelWeights *w, const ModelConfig *c, qp_status *st) {
     float *m = calloc(total, sizeof(float));
     if (!m) return qp_fail(st, "weights_alloc: %zu bytes of memory for the weights, found none available", bytes);
     float **ptrs[S_COUNT] = {&w->tok_emb, &w->attn_norm, &w->wq, &w->wk, &w->wv, &w->wo, &w->ffn_norm,
-                             &w->w_gate, &w->w_up, &w->w_down, &w->final_norm, &w->lm_head, &w->score};
+                             &w->w_gate, &w->w_up, &w->w_down, &w->final_norm, &w->lm_head,
+                             &w->bq, &w->bk, &w->bv, &w->q_norm, &w->k_norm, &w->score};
     float *p = m;
-    for (int i = 0; i < S_COUNT; i++) { *ptrs[i] = p; p += s.n[i]; }
+    for (int i = 0; i < S_COUNT; i++) { *ptrs[i] = s.n[i] || i <= S_LM ? p : NULL; p += s.n[i]; }
     if (c->tied_embeddings) w->lm_head = w->tok_emb;
     if (c->n_labels == 0) w->score = NULL;
     w->mem = m;
@@ -91,9 +96,10 @@ uint64_t weights_hash(const ModelWeights *w, const ModelConfig *c) {
     size_t total;
     QP_ASSERT(sizes_of(c, &s, &total));
     const float *t[S_COUNT] = {w->tok_emb, w->attn_norm, w->wq, w->wk, w->wv, w->wo, w->ffn_norm,
-                               w->w_gate, w->w_up, w->w_down, w->final_norm, w->lm_head, w->score};
+                               w->w_gate, w->w_up, w->w_down, w->final_norm, w->lm_head,
+                               w->bq, w->bk, w->bv, w->q_norm, w->k_norm, w->score};
     uint64_t h = 0xcbf29ce484222325ULL;
-    for (int i = 0; i < S_SCORE; i++)  // score excluded; s.n[S_LM] is 0 when tied
+    for (int i = 0; i < S_SCORE; i++)  // score excluded; s.n[S_LM] is 0 when tied, the extras 0 when absent
         h = fnv1a(h, t[i], s.n[i]);
     return h;
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 # tests/oracle_variants.py — tiny random Hugging Face checkpoints of the Llama-family variants qpeft
 # loads (Llama-3.2 style: explicit head_dim != hidden/heads, GQA, rope_scaling llama3, tied; Mistral:
-# untied, sliding_window; Llama with rope_scaling linear), and an independent float64 PyTorch forward
-# written from transformers' modeling_llama / modeling_mistral and modeling_rope_utils semantics (HF's
+# untied, sliding_window; Llama with rope_scaling linear; Qwen2: q/k/v biases, theta 1e6, tied; Qwen3:
+# per-head q/k RMSNorm, explicit head_dim, untied), and an independent float64 PyTorch forward written
+# from transformers' modeling_llama / mistral / qwen2 / qwen3 and modeling_rope_utils semantics (HF's
 # rotate-half q/k layout as stored; no code shared with qpeft), for tests/test_variants.sh.
 # usage: oracle_variants.py gen OUTDIR FAMILY SEED   -> OUTDIR/{config.json, model.safetensors}
 #        oracle_variants.py ref MODELDIR IDSFILE NEW -> JSON {"loss", "greedy", "margin"}
@@ -25,6 +26,14 @@ FAMILIES = {
                    num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, rope_theta=10000.0,
                    tie_word_embeddings=False, max_position_embeddings=128,
                    rope_scaling=dict(rope_type='linear', factor=4.0)),
+    'qwen2': dict(model_type='qwen2', arch='Qwen2ForCausalLM', hidden_size=32, intermediate_size=56,
+                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, rope_theta=1000000.0,
+                  tie_word_embeddings=True, max_position_embeddings=128, use_sliding_window=False,
+                  sliding_window=4096, rope_scaling=None),
+    'qwen3': dict(model_type='qwen3', arch='Qwen3ForCausalLM', hidden_size=32, intermediate_size=56,
+                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                  rope_theta=1000000.0, tie_word_embeddings=False, max_position_embeddings=128,
+                  attention_bias=False, use_sliding_window=False, rope_scaling=None),
 }
 VOCAB = 512  # the assets' tok512 SentencePiece model can drive training on them
 
@@ -48,6 +57,13 @@ def gen(out, fam, seed):
         t[p + 'mlp.gate_proj.weight'] = rnd(H, C)
         t[p + 'mlp.up_proj.weight'] = rnd(H, C)
         t[p + 'mlp.down_proj.weight'] = rnd(C, H)
+        if f['model_type'] == 'qwen2':  # Qwen2Attention: bias=True on q, k, v (not o)
+            t[p + 'self_attn.q_proj.bias'] = rnd(NH * HD, s=0.5)
+            t[p + 'self_attn.k_proj.bias'] = rnd(NKV * HD, s=0.5)
+            t[p + 'self_attn.v_proj.bias'] = rnd(NKV * HD, s=0.5)
+        if f['model_type'] == 'qwen3':  # Qwen3Attention: RMSNorm(head_dim) on q and k
+            t[p + 'self_attn.q_norm.weight'] = 1 + rnd(HD, s=0.3)
+            t[p + 'self_attn.k_norm.weight'] = 1 + rnd(HD, s=0.3)
         t[p + 'input_layernorm.weight'] = (1 + rnd(C, s=0.2))
         t[p + 'post_attention_layernorm.weight'] = (1 + rnd(C, s=0.2))
     t['model.norm.weight'] = 1 + rnd(C, s=0.2)
@@ -127,9 +143,13 @@ def logits_of(cfg, W, ids):
     for l in range(cfg['num_hidden_layers']):
         p = f'model.layers.{l}.'
         h = rms(x, W[p + 'input_layernorm.weight'], eps)
-        q = (h @ W[p + 'self_attn.q_proj.weight'].T).view(T, NH, HD).transpose(0, 1)
-        k = (h @ W[p + 'self_attn.k_proj.weight'].T).view(T, NKV, HD).transpose(0, 1)
-        v = (h @ W[p + 'self_attn.v_proj.weight'].T).view(T, NKV, HD).transpose(0, 1)
+        def proj(name, n):
+            y = h @ W[p + f'self_attn.{name}_proj.weight'].T
+            if p + f'self_attn.{name}_proj.bias' in W: y = y + W[p + f'self_attn.{name}_proj.bias']
+            y = y.view(T, n, HD)
+            if p + f'self_attn.{name}_norm.weight' in W: y = rms(y, W[p + f'self_attn.{name}_norm.weight'], eps)
+            return y.transpose(0, 1)
+        q, k, v = proj('q', NH), proj('k', NKV), proj('v', NKV)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k = k.repeat_interleave(NH // NKV, dim=0); v = v.repeat_interleave(NH // NKV, dim=0)
