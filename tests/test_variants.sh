@@ -33,17 +33,26 @@ for fam in llama3 mistral linear qwen2 qwen3; do
   check_model "$fam" "$D/$fam"
 done
 
-# A few QPEFT steps on the Llama-3.2-style model, merged and exported: the oracle reads the export.
-"$Q" train --model "$D/llama3" --tokenizer "$TOK" --text "$A/text/tinystories_valid_head.txt" --format nf4 --rank 4 \
-  --init qera-exact --max-steps 3 --seq-len 32 --batch 4 --out "$D/run" >"$D/train.log" 2>&1 \
-  && pass "llama3: 3 qpeft steps (nf4, qera-exact)" || fail "llama3: train: $(tail -1 "$D/train.log")"
-out=$("$Q" merge --model "$D/llama3" --checkpoint "$D/run/last.h5" --to hf --out "$D/merged" 2>/dev/null)
-mx=$(field max_abs_dlogit <<<"$out" 2>/dev/null)
-"$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) < 1e-4 else 1)' "${mx:-1}" \
-  && pass "llama3: merge --to hf reproduces the unmerged logits (max |dlogit| $mx)" || fail "llama3: merge: [$out]"
-grep -q '"rope_type": "llama3"' "$D/merged/config.json" && grep -q '"head_dim": 16' "$D/merged/config.json" \
+# Each family: a few QPEFT steps (nf4, qera-exact), merged and exported to HF; the oracle reads the
+# export back (its config.json and tensor names are all it has).
+for fam in llama3 mistral linear qwen2 qwen3; do
+  [ -d "$D/$fam" ] || continue
+  "$Q" train --model "$D/$fam" --tokenizer "$TOK" --text "$A/text/tinystories_valid_head.txt" --format nf4 --rank 4 \
+    --init qera-exact --max-steps 3 --seq-len 32 --batch 4 --out "$D/run-$fam" >"$D/train.log" 2>&1 \
+    || { fail "$fam: train: $(tail -1 "$D/train.log")"; continue; }
+  out=$("$Q" merge --model "$D/$fam" --checkpoint "$D/run-$fam/last.h5" --to hf --out "$D/merged-$fam" 2>"$D/err")
+  mx=$(field max_abs_dlogit <<<"$out" 2>/dev/null)
+  "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) < 1e-4 else 1)' "${mx:-1}" \
+    && pass "$fam: 3 qpeft steps, merge --to hf reproduces the unmerged logits (max |dlogit| $mx)" \
+    || fail "$fam: merge: [$out] $(cat "$D/err")"
+  check_model "$fam merged export" "$D/merged-$fam"
+done
+grep -q '"rope_type": "llama3"' "$D/merged-llama3/config.json" && grep -q '"head_dim": 16' "$D/merged-llama3/config.json" \
   && pass "llama3: the export's config.json keeps head_dim and rope_scaling" || fail "llama3: export config lacks head_dim/rope_scaling"
-check_model "llama3 merged export" "$D/merged"
+"$Q" merge --model "$D/qwen2" --checkpoint "$D/run-qwen2/last.h5" --to peft --out "$D/peft-qwen2" >/dev/null 2>&1 \
+  && grep -q '"q_proj"' "$D/peft-qwen2/adapter_config.json" \
+  && "$PY" -c "import json,struct,sys; b=open('$D/peft-qwen2/adapter_model.safetensors','rb').read(); h=json.loads(b[8:8+struct.unpack('<Q',b[:8])[0]]); sys.exit(0 if 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight' in h else 1)" \
+  && pass "qwen2: PEFT export uses the module names" || fail "qwen2: PEFT export"
 
 # Unsupported configs: one line naming the field.
 mk() { mkdir -p "$D/$1"; cp "$D/mistral/model.safetensors" "$D/$1/"; "$PY" -c "import json,sys; c=json.load(open('$D/mistral/config.json')); c.update($2); json.dump(c, open('$D/$1/config.json','w'))"; }
