@@ -9,7 +9,7 @@ BUILD ?= build
 QPEFT_ASSETS ?= $(abspath ../shared/assets)
 export QPEFT_ASSETS
 
-PKGS      := openblas lapacke hdf5 sentencepiece
+PKGS      := openblas lapacke hdf5 sentencepiece icu-uc
 OPT       := -O3
 ifeq ($(DEBUG),1)
 OPT       := -O0 -g
@@ -57,7 +57,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 # Runtime packages (make deps) and test-only oracles (make test-deps).
-DEPS_PKGS      := libopenblas-openmp-dev liblapacke-dev libdnnl-dev libhdf5-dev libsentencepiece-dev gnuplot-nox pkg-config
+DEPS_PKGS      := libopenblas-openmp-dev liblapacke-dev libdnnl-dev libhdf5-dev libsentencepiece-dev libicu-dev gnuplot-nox pkg-config
 TEST_DEPS_PKGS := python3-torch python3-numpy python3-sentencepiece python3-h5py clang libclang-rt-14-dev valgrind
 
 .PHONY: all deps test-deps test asan fuzz fuzz-bin valgrind demo bench clean check-build
@@ -117,6 +117,8 @@ test-deps: deps
 	@command -v npm >/dev/null || { $(MAKE) --no-print-directory npm-apt; }
 	@[ -d tests/llamacpp/node_modules/@node-llama-cpp/linux-x64 ] || \
 	  (cd tests/llamacpp && npm i -E --omit=optional $(NODE_LLAMA))
+	@[ -d tests/tok/node_modules/@anush008/tokenizers-linux-x64-gnu ] || \
+	  (cd tests/tok && npm install --no-audit --no-fund --no-save)
 
 .PHONY: npm-apt
 npm-apt:

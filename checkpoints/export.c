@@ -267,7 +267,7 @@ int export_safetensors_write(const char *path, const export_tensor *t, int n, ex
             free(ord);
             return qp_fail(st, "%s: unique tensor names, found %s twice", path, e->name);
         }
-        QP_ASSERT(!e->rope_heads || (e->ndim == 2 && e->shape[0] % e->rope_heads == 0));
+        QP_ASSERT(!e->rope_heads || e->shape[0] % e->rope_heads == 0);
     }
     // Header: names sorted, data laid out in the same order.
     Buf h = {0};
@@ -301,7 +301,7 @@ int export_safetensors_write(const char *path, const export_tensor *t, int n, ex
         if (e->rope_heads) {  // interleaved -> rotate-half rows (the inverse of the HF loader's permutation)
             perm = xmalloc(numel * sizeof(float));
             int hs = (int)(e->shape[0] / e->rope_heads);
-            weights_rows_interleaved_to_hf(perm, e->data, e->rope_heads, hs, (int)e->shape[1]);
+            weights_rows_interleaved_to_hf(perm, e->data, e->rope_heads, hs, e->ndim == 2 ? (int)e->shape[1] : 1);
             src = perm;
         }
         for (size_t k = 0; k < numel; k += CHUNK) {
@@ -334,6 +334,19 @@ int export_safetensors_index_write(const char *path, const char *const *names, c
 }
 
 // ---- Hugging Face directory ------------------------------------------------------------------------
+// "rope_scaling": null or the object transformers reads back (modeling_rope_utils' keys).
+static void write_rope_scaling(export_out *o, const RopeScaling *r) {
+    char f[40], lo[40], hi[40];
+    fmt_f32(r->factor, f, sizeof f);
+    fmt_f32(r->low_freq_factor, lo, sizeof lo);
+    fmt_f32(r->high_freq_factor, hi, sizeof hi);
+    if (r->kind == ROPE_SCALING_LINEAR) export_out_printf(o, "  \"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": %s},\n", f);
+    else if (r->kind == ROPE_SCALING_LLAMA3)
+        export_out_printf(o, "  \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": %s, \"low_freq_factor\": %s, "
+                      "\"high_freq_factor\": %s, \"original_max_position_embeddings\": %d},\n", f, lo, hi, r->original_max_pos);
+    else export_out_printf(o, "  \"rope_scaling\": null,\n");
+}
+
 int export_write_hf_config(const char *path, const ModelConfig *c, const export_hf_opts *opt, qp_status *st) {
     export_out o;
     if (export_out_open(&o, path, st)) return -1;
@@ -341,12 +354,16 @@ int export_write_hf_config(const char *path, const ModelConfig *c, const export_
     fmt_f32(c->norm_eps, eps, sizeof eps);
     fmt_f32(c->rope_theta, theta, sizeof theta);
     int seqcls = c->n_labels > 0;
-    export_out_printf(&o, "{\n  \"architectures\": [\"%s\"],\n", seqcls ? "LlamaForSequenceClassification" : "LlamaForCausalLM");
+    static const char *const ARCH[FAMILY_COUNT] = {"Llama", "Mistral", "Qwen2", "Qwen3"};
+    export_out_printf(&o, "{\n  \"architectures\": [\"%s%s\"],\n", ARCH[c->family], seqcls ? "ForSequenceClassification" : "ForCausalLM");
+    export_out_printf(&o, "  \"model_type\": \"%s\",\n", config_family_name(c->family));
+    if (c->head_dim > 0) export_out_printf(&o, "  \"head_dim\": %d,\n", c->head_dim);
+    write_rope_scaling(&o, &c->rope_scaling);
     export_out_printf(&o,
-               "  \"model_type\": \"llama\",\n  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n"
+               "  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n"
                "  \"num_hidden_layers\": %d,\n  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n"
                "  \"vocab_size\": %d,\n  \"max_position_embeddings\": %d,\n  \"rms_norm_eps\": %s,\n"
-               "  \"rope_theta\": %s,\n  \"rope_scaling\": null,\n  \"tie_word_embeddings\": %s,\n"
+               "  \"rope_theta\": %s,\n  \"tie_word_embeddings\": %s,\n"
                "  \"hidden_act\": \"silu\",\n  \"attention_bias\": false,\n  \"mlp_bias\": false,\n"
                "  \"bos_token_id\": 1,\n  \"eos_token_id\": 2,\n  \"torch_dtype\": \"%s\"",
                c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->max_seq_len, eps, theta,
@@ -394,7 +411,7 @@ int export_write_hf(const char *dir, const ModelConfig *c, const ModelWeights *w
 
     const int64_t C = c->dim, H = c->hidden_dim, V = c->vocab_size, HS = config_head_size(c);
     const int64_t QD = c->n_heads * HS, KVD = c->n_kv_heads * HS;
-    int cap = 4 + 9 * c->n_layers, n = 0;
+    int cap = 4 + 14 * c->n_layers, n = 0;
     export_tensor *t = xcalloc((size_t)cap, sizeof *t);
     char (*names)[96] = xcalloc((size_t)cap, sizeof *names);
     // NAME_FMT takes the layer index; the global names use "%.0d" (precision 0 prints 0 as nothing).
@@ -415,6 +432,15 @@ int export_write_hf(const char *dir, const ModelConfig *c, const ModelWeights *w
         ADD("model.layers.%d.mlp.gate_proj.weight", l, w->w_gate + l * H * C, 2, H, C, 0);
         ADD("model.layers.%d.mlp.up_proj.weight", l, w->w_up + l * H * C, 2, H, C, 0);
         ADD("model.layers.%d.mlp.down_proj.weight", l, w->w_down + l * C * H, 2, C, H, 0);
+        if (c->attn_bias) {  // Qwen2
+            ADD("model.layers.%d.self_attn.q_proj.bias", l, w->bq + l * QD, 1, QD, 0, c->n_heads);
+            ADD("model.layers.%d.self_attn.k_proj.bias", l, w->bk + l * KVD, 1, KVD, 0, c->n_kv_heads);
+            ADD("model.layers.%d.self_attn.v_proj.bias", l, w->bv + l * KVD, 1, KVD, 0, 0);
+        }
+        if (c->qk_norm) {  // Qwen3: one head's worth of features, permuted like a head
+            ADD("model.layers.%d.self_attn.q_norm.weight", l, w->q_norm + l * HS, 1, HS, 0, 1);
+            ADD("model.layers.%d.self_attn.k_norm.weight", l, w->k_norm + l * HS, 1, HS, 0, 1);
+        }
     }
 #undef ADD
     QP_ASSERT(n <= cap);
@@ -445,6 +471,9 @@ int export_write_llama2c(const char *path, const ModelConfig *c, const ModelWeig
     if (c->norm_eps != 1e-5f || c->rope_theta != 10000.0f)
         return qp_fail(st, "%s: rms_norm_eps 1e-5 and rope_theta 10000 (all a llama2.c header can mean), found %g and %g (use --to hf)",
                        path, (double)c->norm_eps, (double)c->rope_theta);
+    if (!config_is_plain_llama(c))
+        return qp_fail(st, "%s: a llama2.c header cannot carry head_dim, rope_scaling or model_type %s (use --to hf)", path,
+                       config_family_name(c->family));
     export_out o;
     if (export_out_open(&o, path, st)) return -1;
     const int32_t hdr[7] = {c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,

@@ -184,6 +184,19 @@ char *qp_read_file(const char *path, size_t *len_out) {
     return buf;
 }
 
+char *qp_read_stream(FILE *fp, size_t *len_out) {
+    size_t cap = 1 << 16, len = 0, got;
+    char *buf = xmalloc(cap);
+    while ((got = fread(buf + len, 1, cap - len - 1, fp)) > 0) {
+        len += got;
+        if (len + 1 == cap) { cap *= 2; buf = xrealloc(buf, cap); }
+    }
+    if (ferror(fp)) { free(buf); return NULL; }
+    buf[len] = '\0';
+    *len_out = len;
+    return buf;
+}
+
 double qp_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -58,6 +58,9 @@ void qp_write_text_atomic(const char *path, const char *text);
 // found from the running binary (<repo>/build/qpeft); else ../shared/assets from the current
 // directory. The one place defaults under the assets are resolved.
 const char *qp_assets_dir(void);
+// Everything left in a stream (stdin included) into a malloc'd NUL-terminated buffer, bytes as
+// they are; NULL (and nothing allocated) on a read error.
+char *qp_read_stream(FILE *fp, size_t *len_out);
 // File size in bytes or -1 (errno set).
 int64_t qp_file_size(const char *path);
 // Wall-clock seconds (monotonic).

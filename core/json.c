@@ -190,7 +190,45 @@ static int parse_number(Parser *p, JsonValue *v) {
 
 static int parse_value(Parser *p, JsonValue *v, int depth);
 
+// The keys seen so far in one object, as an open-addressing set of key indices, so the duplicate
+// check stays linear for tokenizer.json's vocabulary (10^5 keys) as well as for small headers.
+typedef struct { size_t *slot; size_t cap; } key_set;  // slot: index + 1, 0 = empty
+
+static uint64_t key_hash(const char *k) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *k; k++) h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+    return h;
+}
+// Insert keys[n-1] (the newest key); 1 if an equal key was already there.
+static int key_set_add(key_set *ks, char **keys, size_t n) {
+    if (2 * n > ks->cap) {  // keep the load at most 1/2: rebuild from all keys at twice the size
+        free(ks->slot);
+        ks->cap = ks->cap ? 2 * ks->cap : 16;
+        while (2 * n > ks->cap) ks->cap *= 2;
+        ks->slot = xcalloc(ks->cap, sizeof *ks->slot);
+        for (size_t j = 0; j + 1 < n; j++) {
+            size_t h = key_hash(keys[j]) & (ks->cap - 1);
+            while (ks->slot[h]) h = (h + 1) & (ks->cap - 1);
+            ks->slot[h] = j + 1;
+        }
+    }
+    size_t h = key_hash(keys[n - 1]) & (ks->cap - 1);
+    for (; ks->slot[h]; h = (h + 1) & (ks->cap - 1))
+        if (!strcmp(keys[ks->slot[h] - 1], keys[n - 1])) return 1;
+    ks->slot[h] = n;
+    return 0;
+}
+
+static int parse_members(Parser *p, JsonValue *v, int depth, int is_object, key_set *ks);
+
 static int parse_container(Parser *p, JsonValue *v, int depth, int is_object) {
+    key_set ks = {NULL, 0};
+    int rc = parse_members(p, v, depth, is_object, &ks);
+    free(ks.slot);
+    return rc;
+}
+
+static int parse_members(Parser *p, JsonValue *v, int depth, int is_object, key_set *ks) {
     if (depth >= JSON_MAX_DEPTH) return perr(p, p->pos, "nesting depth at most 64");
     v->type = is_object ? JSON_OBJECT : JSON_ARRAY;
     char close = is_object ? '}' : ']';
@@ -215,8 +253,7 @@ static int parse_container(Parser *p, JsonValue *v, int depth, int is_object) {
             if (parse_string(p, &key)) { v->n++; return -1; }
             v->keys[v->n] = key;
             v->n++;  // counted from here on, so json_free releases it on any later error
-            for (size_t j = 0; j + 1 < v->n; j++)  // quadratic, fine for headers of ~10^3 keys
-                if (!strcmp(v->keys[j], key)) return perr(p, key_at, "no duplicate keys in an object");
+            if (key_set_add(ks, v->keys, v->n)) return perr(p, key_at, "no duplicate keys in an object");
             skip_ws(p);
             if (p->pos >= p->len || p->s[p->pos] != ':') return perr(p, p->pos, "':' after an object key");
             p->pos++;

@@ -1,5 +1,6 @@
-// data/sp_shim.cpp — the SentencePiece shim: the only C++ file in qpeft, exposing data/tokenizer.h
-// as extern "C". Tested by tests/test_tokenizer.c (ids vs Python sentencepiece, run.c decoding).
+// data/sp_shim.cpp — the SentencePiece shim: the only C++ file in qpeft, exposing data/sp.h as
+// extern "C" (data/tokenizer.c puts it behind data/tokenizer.h). Tested by tests/test_tokenizer.c
+// (ids vs Python sentencepiece, run.c decoding).
 #include <sentencepiece_processor.h>
 
 #include <cctype>
@@ -12,10 +13,10 @@
 #include <vector>
 
 extern "C" {
-#include "data/tokenizer.h"
+#include "data/sp.h"
 }
 
-struct Tokenizer {
+struct SpTokenizer {
     sentencepiece::SentencePieceProcessor sp;
     int vocab = 0;
     // Vocabulary as llama2.c's tokenizer.py export writes it ("▁" -> ' ', BOS/EOS spelled out),
@@ -40,7 +41,7 @@ static std::string replace_lower_one_eighth_block(const std::string &s) {
     return out;
 }
 
-static void build_runc_vocab(Tokenizer *t) {
+static void build_runc_vocab(SpTokenizer *t) {
     t->runc.resize((size_t)t->vocab);
     for (int i = 0; i < t->vocab; i++) {
         if (i == t->sp.bos_id()) t->runc[i] = "\n<s>\n";
@@ -50,7 +51,7 @@ static void build_runc_vocab(Tokenizer *t) {
     for (int b = 0; b < 256; b++) { t->byte_str[b][0] = (char)b; t->byte_str[b][1] = '\0'; }
 }
 
-extern "C" Tokenizer *tok_load(const char *path, qp_status *st) {
+extern "C" SpTokenizer *sp_load(const char *path, qp_status *st) {
     // Check readability first: SentencePiece's own message for a missing file is terse.
     FILE *fp = std::fopen(path, "rb");
     if (!fp) {
@@ -58,7 +59,7 @@ extern "C" Tokenizer *tok_load(const char *path, qp_status *st) {
         return nullptr;
     }
     std::fclose(fp);
-    Tokenizer *t = new (std::nothrow) Tokenizer();
+    SpTokenizer *t = new (std::nothrow) SpTokenizer();
     if (!t) { qp_fail(st, "%s: out of memory loading tokenizer", path); return nullptr; }
     try {
         sentencepiece::util::Status s = t->sp.Load(path);
@@ -82,7 +83,7 @@ extern "C" Tokenizer *tok_load(const char *path, qp_status *st) {
     return t;
 }
 
-extern "C" void tok_free(Tokenizer *t) { delete t; }
+extern "C" void sp_free(SpTokenizer *t) { delete t; }
 
 // ---- a ModelProto in protobuf's wire format (sentencepiece_model.proto field numbers) -------------
 static void pb_varint(std::string &o, uint64_t v) {
@@ -127,12 +128,12 @@ static std::string vocab_proto(const tok_vocab *v) {
     return m;
 }
 
-extern "C" Tokenizer *tok_from_vocab(const tok_vocab *v, const char *what, qp_status *st) {
+extern "C" SpTokenizer *sp_from_vocab(const tok_vocab *v, const char *what, qp_status *st) {
     if (v->n <= 0 || v->unk < 0 || v->unk >= v->n) {
         qp_fail(st, "%s: a SentencePiece vocabulary needs pieces and an unknown-token id, found %d pieces, unk %d", what, v->n, v->unk);
         return nullptr;
     }
-    Tokenizer *t = new (std::nothrow) Tokenizer();
+    SpTokenizer *t = new (std::nothrow) SpTokenizer();
     if (!t) { qp_fail(st, "%s: out of memory building the tokenizer", what); return nullptr; }
     try {
         sentencepiece::util::Status s = t->sp.LoadFromSerializedProto(vocab_proto(v));
@@ -151,13 +152,13 @@ extern "C" Tokenizer *tok_from_vocab(const tok_vocab *v, const char *what, qp_st
     return t;
 }
 
-extern "C" int tok_encode(const Tokenizer *t, const char *text, int add_bos, int **ids_out, int *n_out,
-                          qp_status *st) {
+extern "C" int sp_encode(const SpTokenizer *t, const char *text, size_t len, int add_bos, int **ids_out, int *n_out,
+                         qp_status *st) {
     *ids_out = nullptr;
     *n_out = 0;
     std::vector<int> ids;
     try {
-        sentencepiece::util::Status s = t->sp.Encode(text, &ids);
+        sentencepiece::util::Status s = t->sp.Encode(std::string(text, len), &ids);
         if (!s.ok()) return qp_fail(st, "tokenizer: encode failed (%s)", s.ToString().c_str());
     } catch (const std::exception &e) {
         return qp_fail(st, "tokenizer: encode failed (%s)", e.what());
@@ -174,7 +175,7 @@ extern "C" int tok_encode(const Tokenizer *t, const char *text, int add_bos, int
     return 0;
 }
 
-extern "C" char *tok_decode(const Tokenizer *t, const int *ids, int n) {
+extern "C" char *sp_decode(const SpTokenizer *t, const int *ids, int n) {
     std::vector<int> v;
     for (int i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= t->vocab) return nullptr;
@@ -193,7 +194,7 @@ extern "C" char *tok_decode(const Tokenizer *t, const int *ids, int n) {
     return out;
 }
 
-extern "C" const char *tok_piece(const Tokenizer *t, int id) {
+extern "C" const char *sp_piece(const SpTokenizer *t, int id) {
     if (id < 0 || id >= t->vocab) return "";
     return t->sp.IdToPiece(id).c_str();
 }
@@ -210,7 +211,7 @@ static int parse_byte_piece(const char *p, unsigned char *b) {
     return 1;
 }
 
-extern "C" const char *tok_decode_piece_run_c(const Tokenizer *t, int prev, int id) {
+extern "C" const char *sp_decode_piece_run_c(const SpTokenizer *t, int prev, int id) {
     if (id < 0 || id >= t->vocab) return "";
     const char *piece = t->runc[(size_t)id].c_str();
     if (prev == t->sp.bos_id() && piece[0] == ' ') piece++;
@@ -224,9 +225,9 @@ extern "C" const char *tok_decode_piece_run_c(const Tokenizer *t, int prev, int 
     return piece;
 }
 
-extern "C" float tok_score(const Tokenizer *t, int id) { return id >= 0 && id < t->vocab ? t->sp.GetScore(id) : 0.0f; }
+extern "C" float sp_score(const SpTokenizer *t, int id) { return id >= 0 && id < t->vocab ? t->sp.GetScore(id) : 0.0f; }
 
-extern "C" int tok_piece_type(const Tokenizer *t, int id) {
+extern "C" int sp_piece_type(const SpTokenizer *t, int id) {
     if (id < 0 || id >= t->vocab) return 0;
     // The order of convert_hf_to_gguf.py's SentencePiece branch: unknown, control, unused, byte.
     if (t->sp.IsUnknown(id)) return 2;
@@ -236,8 +237,8 @@ extern "C" int tok_piece_type(const Tokenizer *t, int id) {
     return 1;
 }
 
-extern "C" int tok_vocab_size(const Tokenizer *t) { return t->vocab; }
-extern "C" int tok_bos_id(const Tokenizer *t) { return t->sp.bos_id(); }
-extern "C" int tok_eos_id(const Tokenizer *t) { return t->sp.eos_id(); }
-extern "C" int tok_pad_id(const Tokenizer *t) { return t->sp.pad_id(); }
-extern "C" int tok_unk_id(const Tokenizer *t) { return t->sp.unk_id(); }
+extern "C" int sp_vocab_size(const SpTokenizer *t) { return t->vocab; }
+extern "C" int sp_bos_id(const SpTokenizer *t) { return t->sp.bos_id(); }
+extern "C" int sp_eos_id(const SpTokenizer *t) { return t->sp.eos_id(); }
+extern "C" int sp_pad_id(const SpTokenizer *t) { return t->sp.pad_id(); }
+extern "C" int sp_unk_id(const SpTokenizer *t) { return t->sp.unk_id(); }

@@ -1,8 +1,11 @@
-// data/tokenizer.h — the C face of SentencePiece (the only C++ in qpeft lives in data/sp_shim.cpp):
-// load a .model file, encode/decode ids, and print tokens the way llama2.c run.c does. Tested by
-// tests/test_tokenizer.c against /usr/bin/python3 sentencepiece (tests/oracle_tokenizer.py).
+// data/tokenizer.h — qpeft's tokenizer API over two kinds of file: a SentencePiece .model (the only
+// C++ in qpeft, data/sp_shim.cpp) and a Hugging Face byte-level BPE tokenizer.json (data/bpe.c):
+// load, encode/decode ids, and print tokens the way llama2.c run.c does. Tested by
+// tests/test_tokenizer.c against /usr/bin/python3 sentencepiece (tests/oracle_tokenizer.py) and
+// tests/test_bpe.sh against HF's Rust tokenizers (npm).
 #ifndef QP_DATA_TOKENIZER_H
 #define QP_DATA_TOKENIZER_H
+#include <stddef.h>
 #include "core/status.h"
 
 #ifdef __cplusplus
@@ -11,7 +14,8 @@ extern "C" {
 
 typedef struct Tokenizer Tokenizer;
 
-// Load a SentencePiece model file. A missing, unreadable or corrupt file returns NULL with
+// Load a tokenizer: a tokenizer.json (its first non-blank byte is '{'; data/bpe.h says what is
+// supported and where BOS/EOS come from) or else a SentencePiece model file. A missing, unreadable or corrupt file returns NULL with
 // st->msg naming the file ("<path>: cannot open tokenizer model: ..." or
 // "<path>: not a valid SentencePiece model (...)").
 Tokenizer *tok_load(const char *path, qp_status *st);
@@ -39,17 +43,29 @@ Tokenizer *tok_load_gguf(const char *path, qp_status *st);
 // Encode UTF-8 text exactly as Python `sp.encode(text, add_bos=add_bos)` (no EOS is ever added).
 // On success *ids_out is a malloc'd array of *n_out ids (the caller frees it; it is a valid
 // 1-element allocation even when *n_out == 0) and 0 is returned; on failure -1 and st is set.
+// For a tokenizer.json: as HF's `encode(text, add_special_tokens=False)` (added/special token
+// strings in the text become their ids), with BOS first when add_bos and the tokenizer has one.
 int tok_encode(const Tokenizer *t, const char *text, int add_bos, int **ids_out, int *n_out, qp_status *st);
+// The same over text[0..len), which may hold NUL bytes.
+int tok_encode_len(const Tokenizer *t, const char *text, size_t len, int add_bos, int **ids_out, int *n_out,
+                   qp_status *st);
 
 // Decode ids (n of them) to malloc'd UTF-8 text, as Python `sp.decode(ids)` (control ids such as
 // BOS/EOS decode to nothing). Returns NULL if an id is outside [0, vocab).
+// A tokenizer.json decodes to the raw bytes of the pieces (see bpe_decode).
 char *tok_decode(const Tokenizer *t, const int *ids, int n);
+// The same, with the byte length in *len (a BPE decode may hold NUL bytes).
+char *tok_decode_len(const Tokenizer *t, const int *ids, int n, size_t *len);
+// 1 for a tokenizer.json, 0 for SentencePiece.
+int tok_is_bpe(const Tokenizer *t);
 
-// The SentencePiece piece string of `id` (e.g. "▁the", "<0x0A>", "<s>"); "" if out of range.
+// The SentencePiece piece string of `id` (e.g. "▁the", "<0x0A>", "<s>"), or a tokenizer.json
+// piece's raw bytes; "" if out of range.
 // Owned by the tokenizer.
 const char *tok_piece(const Tokenizer *t, int id);
 
-// The text llama2.c's run.c prints for token `id` generated after token `prev` during generation:
+// For a tokenizer.json: the piece's bytes (as tok_piece). For SentencePiece: the text llama2.c's
+// run.c prints for token `id` generated after token `prev` during generation:
 // run.c's `decode(prev, id)` followed by its `safe_printf` filter, over the vocabulary as
 // llama2.c's `tokenizer.py export` writes it. Precisely:
 //   - the piece with every "▁" (U+2581) replaced by ' '; BOS is "\n<s>\n" and EOS "\n</s>\n"

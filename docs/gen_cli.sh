@@ -13,9 +13,9 @@ tables the parser uses). Conventions for every verb:
 - Options are `--name VALUE` or `--name=VALUE`; a flag given twice, an unknown flag, a malformed
   or out-of-range value is a one-line error (`qpeft: error: ...`) with exit status 1.
 - `S` is a string, `N` an integer, `X` a number. Defaults are shown in brackets.
-- `--model` accepts a llama2.c checkpoint, a Hugging Face Llama directory or a qpeft `.qm`
-  quantized model file; the tokenizer defaults to `tokenizer.model` (or the single `*.model`)
-  beside the model.
+- `--model` accepts a llama2.c checkpoint, a Hugging Face Llama/Mistral directory or a qpeft `.qm`
+  quantized model file; the tokenizer defaults to `tokenizer.model` (or the single `*.model`,
+  or else `tokenizer.json`) beside the model. `--tokenizer` takes either kind.
 - Global flags anywhere on the line: `--verbose` (more detail, e.g. the OpenBLAS kernel choice),
   `--quiet` (no progress or info lines; errors still print).
 - Exit status: 0 success, 1 any error (never a signal).

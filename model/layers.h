@@ -16,6 +16,7 @@
 #ifndef QP_MODEL_LAYERS_H
 #define QP_MODEL_LAYERS_H
 #include <stddef.h>
+#include "model/config.h"
 
 // ---- encoder: token embedding lookup ----
 // out (B,T,C); ids (B,T) each in [0,V); tok_emb (V,C).
@@ -42,8 +43,9 @@ void swiglu_backward(float *dgate, float *dup, const float *dout, const float *g
 // Table rows are positions: cos_t, sin_t (T_max, HS/2).
 // llama2c_f32 = 0: angles and cos/sin in float64 then rounded (what PyTorch float64 and HF
 // compute, closest to exact). llama2c_f32 = 1: bit-for-bit llama2.c run.c, which forms the
-// frequency with powf, the angle as a float product and takes cosf/sinf.
-void rope_table(float *cos_t, float *sin_t, int T_max, int HS, float theta, int llama2c_f32);
+// frequency with powf, the angle as a float product and takes cosf/sinf (sc must then be none).
+// sc (NULL = none): the config's frequency scaling (model/config.h), applied in the float64 path.
+void rope_table(float *cos_t, float *sin_t, int T_max, int HS, float theta, const RopeScaling *sc, int llama2c_f32);
 // In place: x (B,T,NX,HS) with NX = NH for q or NKV for k; token t sits at position pos0 + t,
 // so rows pos0 .. pos0+T-1 of the tables are used (pos0 > 0 when generating).
 void rope_forward(float *x, const float *cos_t, const float *sin_t, int B, int T, int NX, int HS, int pos0);

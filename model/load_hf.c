@@ -35,12 +35,25 @@
 // ---- tensor slots ---------------------------------------------------------------------------
 // Slots 0..3 are the global tensors, then 9 per layer in the order of LAYER_NAMES.
 enum { SL_EMBED, SL_NORM, SL_LM, SL_SCORE, SL_GLOBAL };
-enum { LK_Q, LK_K, LK_V, LK_O, LK_GATE, LK_UP, LK_DOWN, LK_ATTN_NORM, LK_FFN_NORM, LK_COUNT };
+enum { LK_Q, LK_K, LK_V, LK_O, LK_GATE, LK_UP, LK_DOWN, LK_ATTN_NORM, LK_FFN_NORM,
+       LK_BQ, LK_BK, LK_BV, LK_QNORM, LK_KNORM, LK_COUNT };  // the last five only when the config has them
 static const char *const GLOBAL_NAMES[SL_GLOBAL] = {"model.embed_tokens.weight", "model.norm.weight", "lm_head.weight", "score.weight"};
 static const char *const LAYER_NAMES[LK_COUNT] = {
     "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
     "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
-    "input_layernorm.weight", "post_attention_layernorm.weight"};
+    "input_layernorm.weight", "post_attention_layernorm.weight",
+    "self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias",
+    "self_attn.q_norm.weight", "self_attn.k_norm.weight"};
+
+// Does the config use slot s? (biases with attn_bias, q/k norms with qk_norm; the rest always,
+// lm_head and score by their own rules in weights_load_hf).
+static int slot_used(int s, const ModelConfig *c) {
+    if (s < SL_GLOBAL) return 1;
+    int k = (s - SL_GLOBAL) % LK_COUNT;
+    if (k >= LK_BQ && k <= LK_BV) return c->attn_bias;
+    if (k == LK_QNORM || k == LK_KNORM) return c->qk_norm;
+    return 1;
+}
 
 typedef enum { DT_F32, DT_F16, DT_BF16 } dtype;
 static const char *const DT_NAMES[3] = {"F32", "F16", "BF16"};
@@ -91,16 +104,21 @@ static int slot_of(const char *name, int n_layers, int *layer_oob) {
 
 // Expected (rows, cols) of a slot; cols = 0 for a 1-D tensor.
 static void slot_shape(int s, const ModelConfig *c, size_t *rows, size_t *cols) {
-    size_t C = (size_t)c->dim, H = (size_t)c->hidden_dim, KVD = C / (size_t)c->n_heads * (size_t)c->n_kv_heads;
+    size_t C = (size_t)c->dim, H = (size_t)c->hidden_dim, HS = (size_t)config_head_size(c);
+    size_t QD = HS * (size_t)c->n_heads, KVD = HS * (size_t)c->n_kv_heads;
     *cols = C;
     switch (s < SL_GLOBAL ? s : SL_GLOBAL + (s - SL_GLOBAL) % LK_COUNT) {
     case SL_EMBED: case SL_LM: *rows = (size_t)c->vocab_size; break;
     case SL_NORM: *rows = C; *cols = 0; break;
     case SL_SCORE: *rows = (size_t)c->n_labels; break;
-    case SL_GLOBAL + LK_Q: case SL_GLOBAL + LK_O: *rows = C; break;
+    case SL_GLOBAL + LK_Q: *rows = QD; break;
+    case SL_GLOBAL + LK_O: *rows = C; *cols = QD; break;
     case SL_GLOBAL + LK_K: case SL_GLOBAL + LK_V: *rows = KVD; break;
     case SL_GLOBAL + LK_GATE: case SL_GLOBAL + LK_UP: *rows = H; break;
     case SL_GLOBAL + LK_DOWN: *rows = C; *cols = H; break;
+    case SL_GLOBAL + LK_BQ: *rows = QD; *cols = 0; break;
+    case SL_GLOBAL + LK_BK: case SL_GLOBAL + LK_BV: *rows = KVD; *cols = 0; break;
+    case SL_GLOBAL + LK_QNORM: case SL_GLOBAL + LK_KNORM: *rows = HS; *cols = 0; break;
     default: *rows = C; *cols = 0; break;  // the two per-layer norms
     }
 }
@@ -183,6 +201,41 @@ static int cfg_float(const JsonValue *cfg, const char *key, double def, int requ
     return 0;
 }
 
+// "rope_scaling": null, or {"rope_type" (or the older "type"): "default" | "linear" | "llama3", ...}.
+static int parse_rope_scaling(const char *path, const JsonValue *v, ModelConfig *c, qp_status *st) {
+    char b[96];
+    RopeScaling *r = &c->rope_scaling;
+    memset(r, 0, sizeof *r);
+    if (!v || v->type == JSON_NULL) return 0;
+    const char *t = json_as_string(json_get(v, "rope_type"));
+    if (!t) t = json_as_string(json_get(v, "type"));
+    if (v->type != JSON_OBJECT || !t)
+        return qp_fail(st, "%s: \"rope_scaling\" null or an object with \"rope_type\", found %s", path, describe(v, b, sizeof b));
+    if (!strcmp(t, "default")) return 0;
+    if (!strcmp(t, "linear")) r->kind = ROPE_SCALING_LINEAR;
+    else if (!strcmp(t, "llama3")) r->kind = ROPE_SCALING_LLAMA3;
+    else return qp_fail(st, "%s: \"rope_scaling\" rope_type \"linear\" or \"llama3\", found \"%s\"", path, t);
+    if (cfg_float(v, "factor", 0.0, 1, &r->factor, path, st)) return -1;
+    if (r->kind == ROPE_SCALING_LLAMA3 &&
+        (cfg_float(v, "low_freq_factor", 0.0, 1, &r->low_freq_factor, path, st) ||
+         cfg_float(v, "high_freq_factor", 0.0, 1, &r->high_freq_factor, path, st) ||
+         cfg_int(v, "original_max_position_embeddings", -1, &r->original_max_pos, path, st)))
+        return -1;
+    return 0;
+}
+
+// Mistral's sliding-window attention masks keys further back than sliding_window. qpeft's
+// attention is full, so the usable context is capped at the window, where the two agree.
+static int parse_sliding_window(const char *path, const JsonValue *cfg, ModelConfig *c, qp_status *st) {
+    const JsonValue *v = json_get(cfg, "sliding_window");
+    int sw = 0;
+    if (!v || v->type == JSON_NULL) return 0;
+    if (cfg_int(cfg, "sliding_window", -1, &sw, path, st)) return -1;
+    if (sw <= 0) return qp_fail(st, "%s: \"sliding_window\" > 0 or null, found %d", path, sw);
+    if (sw < c->max_seq_len) c->max_seq_len = sw;
+    return 0;
+}
+
 static int parse_config(const char *path, const JsonValue *cfg, ModelConfig *c, int *seqcls, qp_status *st) {
     char b[96];
     memset(c, 0, sizeof *c);
@@ -205,25 +258,36 @@ static int parse_config(const char *path, const JsonValue *cfg, ModelConfig *c, 
     c->tied_embeddings = tied;
 
     const char *mt = json_as_string(v = json_get(cfg, "model_type"));
-    if (!mt || strcmp(mt, "llama")) return qp_fail(st, "%s: \"model_type\" \"llama\", found %s", path, describe(v, b, sizeof b));
+    int fam = -1;
+    for (int f = 0; mt && f < FAMILY_COUNT; f++)
+        if (!strcmp(mt, config_family_name((model_family)f))) fam = f;
+    if (fam < 0)
+        return qp_fail(st, "%s: \"model_type\" \"llama\", \"mistral\", \"qwen2\" or \"qwen3\", found %s", path, describe(v, b, sizeof b));
+    c->family = (model_family)fam;
+    c->attn_bias = c->family == FAMILY_QWEN2;  // Qwen2Attention: q/k/v biases always, o_proj none
+    c->qk_norm = c->family == FAMILY_QWEN3;
     v = json_get(cfg, "hidden_act");
     const char *act = json_as_string(v);
     if (v && (!act || strcmp(act, "silu"))) return qp_fail(st, "%s: \"hidden_act\" \"silu\", found %s", path, describe(v, b, sizeof b));
-    v = json_get(cfg, "rope_scaling");
-    if (v && v->type != JSON_NULL) return qp_fail(st, "%s: \"rope_scaling\" null (RoPE scaling is not supported), found %s", path, describe(v, b, sizeof b));
+    if (parse_rope_scaling(path, json_get(cfg, "rope_scaling"), c, st)) return -1;
+    if (c->family == FAMILY_MISTRAL && parse_sliding_window(path, cfg, c, st)) return -1;
+    v = json_get(cfg, "use_sliding_window");  // Qwen2/3: on for the upper layers only; not supported
+    int usw = 0;
+    if (v && (!json_as_bool(v, &usw) || usw))
+        return qp_fail(st, "%s: \"use_sliding_window\" false (sliding-window layers are not supported), found %s", path, describe(v, b, sizeof b));
     const char *biases[2] = {"attention_bias", "mlp_bias"};
     for (int i = 0; i < 2; i++) {
         int on = 0;
         v = json_get(cfg, biases[i]);
         if (v && (!json_as_bool(v, &on) || on))
-            return qp_fail(st, "%s: \"%s\" false (biases are not supported), found %s", path, biases[i], describe(v, b, sizeof b));
+            return qp_fail(st, "%s: \"%s\" false (biases on o_proj and the MLP are not supported), found %s", path, biases[i], describe(v, b, sizeof b));
     }
     v = json_get(cfg, "head_dim");
     if (v && v->type != JSON_NULL) {
         int hd = 0;
         if (cfg_int(cfg, "head_dim", -1, &hd, path, st)) return -1;
-        if (c->n_heads <= 0 || hd != c->dim / c->n_heads)
-            return qp_fail(st, "%s: \"head_dim\" equal to hidden_size/num_attention_heads, found %d", path, hd);
+        if (hd <= 0) return qp_fail(st, "%s: \"head_dim\" > 0, found %d", path, hd);
+        if (c->n_heads <= 0 || c->dim % c->n_heads || hd != c->dim / c->n_heads) c->head_dim = hd;  // else implied
     }
 
     *seqcls = 0;
@@ -232,9 +296,13 @@ static int parse_config(const char *path, const JsonValue *cfg, ModelConfig *c, 
         const char *arch = json_as_string(json_at(v, 0));
         if (v->type != JSON_ARRAY || v->n != 1 || !arch)
             return qp_fail(st, "%s: \"architectures\" as a list of one name, found %s", path, describe(v, b, sizeof b));
-        if (!strcmp(arch, "LlamaForSequenceClassification")) *seqcls = 1;
-        else if (strcmp(arch, "LlamaForCausalLM"))
-            return qp_fail(st, "%s: architecture LlamaForCausalLM or LlamaForSequenceClassification, found %s", path, arch);
+        static const char *const ARCH[FAMILY_COUNT] = {"Llama", "Mistral", "Qwen2", "Qwen3"};
+        char causal[64], seq[64];
+        snprintf(causal, sizeof causal, "%sForCausalLM", ARCH[c->family]);
+        snprintf(seq, sizeof seq, "%sForSequenceClassification", ARCH[c->family]);
+        if (!strcmp(arch, seq)) *seqcls = 1;
+        else if (strcmp(arch, causal))
+            return qp_fail(st, "%s: architecture %s or %s, found %s", path, causal, seq, arch);
     }
     if (*seqcls) {
         // num_labels wins when present; else the size of id2label; else HF's default of 2.
@@ -401,7 +469,8 @@ static void hf_close(void *impl) {
 
 // The slot of ModelWeights tensor t (WT_*) at layer l.
 static int slot_for(int t, int l) {
-    static const int LAYER_KIND[WT_COUNT] = {-1, LK_ATTN_NORM, LK_Q, LK_K, LK_V, LK_O, LK_FFN_NORM, LK_GATE, LK_UP, LK_DOWN, -1, -1, -1};
+    static const int LAYER_KIND[WT_COUNT] = {-1, LK_ATTN_NORM, LK_Q, LK_K, LK_V, LK_O, LK_FFN_NORM, LK_GATE, LK_UP, LK_DOWN, -1, -1,
+                                             LK_BQ, LK_BK, LK_BV, LK_QNORM, LK_KNORM, -1};
     if (t == WT_TOK) return SL_EMBED;
     if (t == WT_FINAL) return SL_NORM;
     if (t == WT_LM) return SL_LM;
@@ -437,9 +506,11 @@ static int hf_read(void *impl, int t, int l, float *dst, qp_status *st) {
     }
     if (weights_check_finite(dst, n, 0, sh->path, name, st)) return -1;
     int k = s >= SL_GLOBAL ? (s - SL_GLOBAL) % LK_COUNT : -1;
-    if (k == LK_Q || k == LK_K) {
-        int nh = k == LK_Q ? c->n_heads : c->n_kv_heads;
-        weights_rows_hf_to_interleaved(h->perm, dst, nh, config_head_size(c), c->dim);
+    // q/k features are stored in HF's rotate-half order: weights' rows, biases and the per-head
+    // norm weights alike move to the interleaved order.
+    int nh = k == LK_Q || k == LK_BQ ? c->n_heads : k == LK_K || k == LK_BK ? c->n_kv_heads : k == LK_QNORM || k == LK_KNORM ? 1 : 0;
+    if (nh) {
+        weights_rows_hf_to_interleaved(h->perm, dst, nh, config_head_size(c), k == LK_Q || k == LK_K ? c->dim : 1);
         memcpy(dst, h->perm, n * sizeof(float));
     }
     return 0;
@@ -516,9 +587,13 @@ int weights_hf_open(const char *dir, ModelConfig *c, WeightsSource **out, qp_sta
     if (seqcls && !slots[SL_LM].found) c->tied_embeddings = 1;  // no LM head: alias the embedding
     int load_lm = !c->tied_embeddings;
     for (int s = 0; s < n_slots; s++) {
-        if (slots[s].found || (s == SL_LM && !load_lm) || (s == SL_SCORE && !seqcls)) continue;
         char name[128];
         slot_name(s, name, sizeof name);
+        if (slots[s].found && !slot_used(s, c)) {
+            qp_fail(st, "%s: tensor %s, which this config (model_type %s) has no use for", dir, name, config_family_name(c->family));
+            goto done;
+        }
+        if (slots[s].found || (s == SL_LM && !load_lm) || (s == SL_SCORE && !seqcls) || !slot_used(s, c)) continue;
         if (s == SL_LM) qp_fail(st, "%s: tensor %s (tie_word_embeddings is false), found no such tensor", dir, name);
         else qp_fail(st, "%s: tensor %s, found no such tensor", dir, name);
         goto done;

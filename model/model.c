@@ -193,7 +193,7 @@ void model_alloc_acts(Model *m, int B, int T) {
     m->max_B = B; m->max_T = T;
     size_t L = c->n_layers, BT = (size_t)B * T, C = c->dim, H = c->hidden_dim, HS = config_head_size(c);
     size_t NH = c->n_heads, NKV = c->n_kv_heads, R = m->rank, V = c->vocab_size;
-    size_t QD = NH * HS, KD = NKV * HS, NL = c->n_labels > 0 ? c->n_labels : 1;
+    size_t QD = NH * HS, KD = NKV * HS, NL = c->n_labels > 0 ? c->n_labels : 1, QKN = c->qk_norm ? 1 : 0;
     size_t att = (size_t)B * NH * T * T;
     size_t logits = m->head == HEAD_LM ? BT * V : (size_t)B * NL;
     size_t wide = C > H ? C : H;
@@ -204,12 +204,14 @@ void model_alloc_acts(Model *m, int B, int T) {
         L * BT * C, L * BT * C, L * BT, L * BT * H, L * BT * H, L * BT * H, L * LIN_COUNT * BT * R, BT * C, BT,
         logits, BT,
         BT * C, BT * wide, BT * QD, BT * KD, BT * KD, att_scratch, BT * QD, BT * H, BT * H, BT * H, (size_t)B * NL,
-        max_scratch(m, (int)BT), BT * wide, (size_t)T * HS / 2, (size_t)T * HS / 2};
+        max_scratch(m, (int)BT), BT * wide, (size_t)T * HS / 2, (size_t)T * HS / 2,
+        QKN * L * BT * QD, QKN * L * BT * KD, QKN * L * BT * NH, QKN * L * BT * NKV, QKN * BT * QD, QKN * BT * KD};
     float **ptrs[] = {&a->x, &a->ln1, &a->ln1_rstd, &a->q, &a->k, &a->v, &a->att, &a->atty,
                       &a->xmid, &a->ln2, &a->ln2_rstd, &a->gate, &a->up, &a->hmlp, &a->xa, &a->lnf, &a->lnf_rstd,
                       &a->logits, &a->losses,
                       &a->dx, &a->dln, &a->dq, &a->dk, &a->dv, &a->datt, &a->datty, &a->dh, &a->dgate, &a->dup,
-                      &a->dlogits_head, &a->lin_scratch, &a->drop, &a->rope_cos, &a->rope_sin};
+                      &a->dlogits_head, &a->lin_scratch, &a->drop, &a->rope_cos, &a->rope_sin,
+                      &a->qpre, &a->kpre, &a->q_rstd, &a->k_rstd, &a->dqpre, &a->dkpre};
     size_t n = sizeof sizes / sizeof sizes[0], total = 0;
     for (size_t i = 0; i < n; i++) total += sizes[i];
     a->mem = xcalloc(total, sizeof(float));
@@ -219,7 +221,7 @@ void model_alloc_acts(Model *m, int B, int T) {
     free(m->full_lens);
     m->full_lens = xmalloc((size_t)B * sizeof(int));
     a->att_scratch_floats = att_scratch;
-    rope_table(a->rope_cos, a->rope_sin, T, (int)HS, c->rope_theta, m->rope_llama2c);
+    rope_table(a->rope_cos, a->rope_sin, T, (int)HS, c->rope_theta, &c->rope_scaling, m->rope_llama2c);
     qp_info("activations: %.1f MiB for B=%d T=%d (attention probabilities %.1f MiB)", total * 4.0 / 1048576, B, T,
             L * att * 4.0 / 1048576);
 }
@@ -300,6 +302,55 @@ static uint16_t *bf16_scratch(Model *m) {
     return (uint16_t *)(((uintptr_t)m->acts.lin_scratch + 63) & ~(uintptr_t)63);
 }
 
+// y (N, D) += bias (D) on every row: Qwen2's q/k/v biases.
+static void add_bias(float *y, const float *bias, size_t N, size_t D) {
+#pragma omp parallel for schedule(static) if (N * D > 65536)
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = 0; j < D; j++) y[i * D + j] += bias[j];
+}
+
+// dbias (D) += column sums of dy (N, D): the bias gradient of full fine-tuning.
+static void bias_backward(float *dbias, const float *dy, size_t N, size_t D) {
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = 0; j < D; j++) dbias[j] += dy[i * D + j];
+}
+
+// One of q/k (NX heads): linear, + bias (Qwen2), per-head RMSNorm (Qwen3) — the input of RoPE,
+// written to out. With qk_norm the pre-norm value and its rstd are kept in pre/rstd.
+static void qk_project(Model *m, float *out, float *pre, float *rstd, int l, int k, const float *ln1, int BT, int NX,
+                       const DropKeys *dk) {
+    const ModelConfig *c = &m->cfg;
+    const int HS = config_head_size(c);
+    const size_t D = (size_t)NX * HS;
+    const float *bias = k == LIN_Q ? m->w.bq : m->w.bk;
+    const float *norm = k == LIN_Q ? m->w.q_norm : m->w.k_norm;
+    float *lin_out = c->qk_norm ? pre : out;
+    run_linear(m, lin_out, l, k, ln1, BT, dk);
+    if (bias) add_bias(lin_out, bias + (size_t)l * D, (size_t)BT, D);
+    // Each head's HS features are one RMSNorm row: (B*T*NX rows, HS).
+    if (c->qk_norm) rmsnorm_forward(out, rstd, pre, norm + (size_t)l * HS, 1, BT * NX, HS, c->norm_eps);
+}
+
+// Backward of qk_project from dout (d of RoPE's input) into dln (+=); dout is overwritten.
+static void qk_project_backward(Model *m, float *dln, float *dout, float *dpre, const float *pre, const float *rstd,
+                                int l, int k, const float *ln1, int BT, int NX, const DropKeys *dk) {
+    const ModelConfig *c = &m->cfg;
+    const int HS = config_head_size(c);
+    const size_t D = (size_t)NX * HS;
+    const int full = m->train == TRAIN_FULL && m->grads;
+    float *dlin = dout;
+    if (c->qk_norm) {
+        const float *norm = k == LIN_Q ? m->w.q_norm : m->w.k_norm;
+        float *dnorm = full ? (k == LIN_Q ? m->gw.q_norm : m->gw.k_norm) + (size_t)l * HS : NULL;
+        memset(dpre, 0, (size_t)BT * D * sizeof(float));
+        rmsnorm_backward(dpre, dnorm, dout, pre, rstd, norm + (size_t)l * HS, 1, BT * NX, HS);
+        dlin = dpre;
+    }
+    float *dbias = k == LIN_Q ? m->gw.bq : k == LIN_K ? m->gw.bk : m->gw.bv;
+    if (full && dbias) bias_backward(dbias + (size_t)l * D, dlin, (size_t)BT, D);
+    run_linear_backward(m, dln, dlin, l, k, ln1, BT, dk);
+}
+
 static double head_forward(Model *m, int B, int T, const int *lens, const int *targets, const int *labels,
                            const float *scores) {
     const ModelConfig *c = &m->cfg;
@@ -334,14 +385,15 @@ void model_layer_forward(Model *m, int l, int B, int T, const ModelTrainStep *tr
     const int BT = B * T, C = c->dim, H = c->hidden_dim, HS = config_head_size(c);
     const int NH = c->n_heads, NKV = c->n_kv_heads;
     const size_t sC = (size_t)BT * C, sH = (size_t)BT * H, sQ = (size_t)BT * NH * HS, sK = (size_t)BT * NKV * HS;
-    const size_t sAtt = (size_t)B * NH * T * T;
+    const size_t sAtt = (size_t)B * NH * T * T, QKN = c->qk_norm ? 1 : 0;
     float *x = a->x + l * sC, *ln1 = a->ln1 + l * sC, *q = a->q + l * sQ, *k = a->k + l * sK, *v = a->v + l * sK;
     float *att = a->att + l * sAtt, *atty = a->atty + l * sQ, *xmid = a->xmid + l * sC, *ln2 = a->ln2 + l * sC;
     float *gate = a->gate + l * sH, *up = a->up + l * sH, *hmlp = a->hmlp + l * sH, *tmp = a->dln;
     rmsnorm_forward(ln1, a->ln1_rstd + (size_t)l * BT, x, m->w.attn_norm + (size_t)l * C, B, T, C, c->norm_eps);
-    run_linear(m, q, l, LIN_Q, ln1, BT, &drop);
-    run_linear(m, k, l, LIN_K, ln1, BT, &drop);
+    qk_project(m, q, a->qpre + l * sQ * QKN, a->q_rstd + (size_t)l * BT * NH * QKN, l, LIN_Q, ln1, BT, NH, &drop);
+    qk_project(m, k, a->kpre + l * sK * QKN, a->k_rstd + (size_t)l * BT * NKV * QKN, l, LIN_K, ln1, BT, NKV, &drop);
     run_linear(m, v, l, LIN_V, ln1, BT, &drop);
+    if (m->w.bv) add_bias(v, m->w.bv + (size_t)l * NKV * HS, (size_t)BT, (size_t)NKV * HS);
     rope_forward(q, a->rope_cos, a->rope_sin, B, T, NH, HS, 0);
     rope_forward(k, a->rope_cos, a->rope_sin, B, T, NKV, HS, 0);
     attention_forward(atty, att, q, k, v, B, T, NH, NKV, HS);
@@ -407,7 +459,7 @@ void model_backward(Model *m, const int *ids, const int *lens, int B, int T, con
     const int BT = B * T, C = c->dim, H = c->hidden_dim, HS = config_head_size(c);
     const int NH = c->n_heads, NKV = c->n_kv_heads, L = c->n_layers;
     const size_t sC = (size_t)BT * C, sH = (size_t)BT * H, sQ = (size_t)BT * NH * HS, sK = (size_t)BT * NKV * HS;
-    const size_t sAtt = (size_t)B * NH * T * T;
+    const size_t sAtt = (size_t)B * NH * T * T, QKN = c->qk_norm ? 1 : 0;
     const int full = m->train == TRAIN_FULL && m->grads;
     head_backward(m, B, T, lens, targets, labels, scores);
     // dx now holds dL/dlnf; through the final norm into dL/dx[L] (kept in dln, then swapped)
@@ -440,8 +492,11 @@ void model_backward(Model *m, const int *ids, const int *lens, int B, int T, con
         rope_backward(a->dq, a->rope_cos, a->rope_sin, B, T, NH, HS, 0);
         rope_backward(a->dk, a->rope_cos, a->rope_sin, B, T, NKV, HS, 0);
         memset(a->dln, 0, sC * sizeof(float));
-        run_linear_backward(m, a->dln, a->dq, l, LIN_Q, ln1, BT, &drop);
-        run_linear_backward(m, a->dln, a->dk, l, LIN_K, ln1, BT, &drop);
+        qk_project_backward(m, a->dln, a->dq, a->dqpre, a->qpre + l * sQ * QKN, a->q_rstd + (size_t)l * BT * NH * QKN, l,
+                            LIN_Q, ln1, BT, NH, &drop);
+        qk_project_backward(m, a->dln, a->dk, a->dkpre, a->kpre + l * sK * QKN, a->k_rstd + (size_t)l * BT * NKV * QKN, l,
+                            LIN_K, ln1, BT, NKV, &drop);
+        if (full && m->gw.bv) bias_backward(m->gw.bv + (size_t)l * NKV * HS, a->dv, (size_t)BT, (size_t)NKV * HS);
         run_linear_backward(m, a->dln, a->dv, l, LIN_V, ln1, BT, &drop);
         rmsnorm_backward(a->dx, full ? m->gw.attn_norm + (size_t)l * C : NULL, a->dln, x,
                          a->ln1_rstd + (size_t)l * BT, m->w.attn_norm + (size_t)l * C, B, T, C);

@@ -59,6 +59,11 @@ typedef struct {
     size_t att_scratch_floats; // datt's size (attention_scratch_floats)
     float *drop;         // one dropout mask (B, T, max(C,H))
     float *rope_cos, *rope_sin; // (T, HS/2)
+    // Qwen3 (qk_norm) only, else empty: q/k before their per-head RMSNorm, its rstd, and the
+    // one-layer gradients of those inputs.
+    float *qpre, *kpre;     // (L, B, T, NH*HS), (L, B, T, NKV*HS), biases included
+    float *q_rstd, *k_rstd; // (L, B, T, NH), (L, B, T, NKV)
+    float *dqpre, *dkpre;   // (B, T, NH*HS), (B, T, NKV*HS)
     float *mem; size_t n_floats;
 } ModelActs;
 

@@ -5,8 +5,22 @@
 #include "core/check.h"
 #include <math.h>
 
-void rope_table(float *cos_t, float *sin_t, int T_max, int HS, float theta, int llama2c_f32) {
+// transformers' _compute_llama3_parameters / _compute_linear_scaling_rope_parameters on one
+// inverse frequency (float64 here; HF computes in fp32, a relative difference near 1e-7).
+static double rope_scale(double inv_freq, const RopeScaling *sc) {
+    if (!sc || sc->kind == ROPE_SCALING_NONE) return inv_freq;
+    if (sc->kind == ROPE_SCALING_LINEAR) return inv_freq / sc->factor;
+    double old_ctx = sc->original_max_pos, wavelen = 2.0 * M_PI / inv_freq;
+    double low_wavelen = old_ctx / sc->low_freq_factor, high_wavelen = old_ctx / sc->high_freq_factor;
+    if (wavelen > low_wavelen) return inv_freq / sc->factor;  // low frequencies: interpolated
+    if (wavelen < high_wavelen) return inv_freq;              // high frequencies: kept
+    double smooth = (old_ctx / wavelen - sc->low_freq_factor) / (sc->high_freq_factor - sc->low_freq_factor);
+    return (1.0 - smooth) * inv_freq / sc->factor + smooth * inv_freq;
+}
+
+void rope_table(float *cos_t, float *sin_t, int T_max, int HS, float theta, const RopeScaling *sc, int llama2c_f32) {
     QP_ASSERT(HS % 2 == 0);
+    QP_ASSERT(!llama2c_f32 || !sc || sc->kind == ROPE_SCALING_NONE);
     int P = HS / 2;
     for (int p = 0; p < T_max; p++) {
         for (int i = 0; i < P; i++) {
@@ -18,7 +32,7 @@ void rope_table(float *cos_t, float *sin_t, int T_max, int HS, float theta, int 
                 cos_t[o] = cosf(val);
                 sin_t[o] = sinf(val);
             } else {
-                double freq = 1.0 / pow((double)theta, (double)(2 * i) / (double)HS);
+                double freq = rope_scale(1.0 / pow((double)theta, (double)(2 * i) / (double)HS), sc);
                 double val = (double)p * freq;
                 cos_t[o] = (float)cos(val);
                 sin_t[o] = (float)sin(val);

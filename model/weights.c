@@ -15,8 +15,8 @@
 // Per-tensor float counts, in the struct's order; the layout of ModelWeights.mem.
 // Returns 0 on size_t overflow. Dimensions are assumed >= 0 (config_validate checks the rest).
 typedef struct { size_t n[WT_COUNT]; } Sizes;
-enum { S_TOK = WT_TOK, S_ATTN_NORM, S_WQ, S_WK, S_WV, S_WO, S_FFN_NORM, S_GATE, S_UP, S_DOWN, S_FINAL, S_LM, S_SCORE,
-       S_COUNT };
+enum { S_TOK = WT_TOK, S_ATTN_NORM, S_WQ, S_WK, S_WV, S_WO, S_FFN_NORM, S_GATE, S_UP, S_DOWN, S_FINAL, S_LM,
+       S_BQ, S_BK, S_BV, S_QNORM, S_KNORM, S_SCORE, S_COUNT };
 _Static_assert((int)S_COUNT == (int)WT_COUNT, "one tensor order");
 
 static int mul3(size_t a, size_t b, size_t c, size_t *out) {
@@ -29,13 +29,16 @@ static int sizes_of(const ModelConfig *c, Sizes *s, size_t *total) {
         c->vocab_size < 0 || c->n_labels < 0)
         return 0;
     size_t C = (size_t)c->dim, H = (size_t)c->hidden_dim, L = (size_t)c->n_layers, V = (size_t)c->vocab_size;
-    size_t HS = C / (size_t)c->n_heads, QD = HS * (size_t)c->n_heads, KVD = HS * (size_t)c->n_kv_heads;
+    size_t HS = c->head_dim > 0 ? (size_t)c->head_dim : C / (size_t)c->n_heads, QD = HS * (size_t)c->n_heads, KVD = HS * (size_t)c->n_kv_heads;
     int ok = qp_size_mul(V, C, &s->n[S_TOK]) && qp_size_mul(L, C, &s->n[S_ATTN_NORM]) &&
              mul3(L, QD, C, &s->n[S_WQ]) && mul3(L, KVD, C, &s->n[S_WK]) && mul3(L, KVD, C, &s->n[S_WV]) &&
              mul3(L, C, QD, &s->n[S_WO]) && qp_size_mul(L, C, &s->n[S_FFN_NORM]) &&
              mul3(L, H, C, &s->n[S_GATE]) && mul3(L, H, C, &s->n[S_UP]) && mul3(L, C, H, &s->n[S_DOWN]) &&
              qp_size_mul(c->tied_embeddings ? 0 : V, C, &s->n[S_LM]) &&
-             qp_size_mul((size_t)c->n_labels, C, &s->n[S_SCORE]);
+             qp_size_mul((size_t)c->n_labels, C, &s->n[S_SCORE]) &&
+             qp_size_mul(c->attn_bias ? L : 0, QD, &s->n[S_BQ]) && qp_size_mul(c->attn_bias ? L : 0, KVD, &s->n[S_BK]) &&
+             qp_size_mul(c->attn_bias ? L : 0, KVD, &s->n[S_BV]) && qp_size_mul(c->qk_norm ? L : 0, HS, &s->n[S_QNORM]) &&
+             qp_size_mul(c->qk_norm ? L : 0, HS, &s->n[S_KNORM]);
     if (!ok) return 0;
     s->n[S_FINAL] = C;
     size_t t = 0;
@@ -77,9 +80,10 @@ int weights_alloc_packed(ModelWeights *w, const ModelConfig *c, unsigned packed_
     float *m = calloc(total, sizeof(float));
     if (!m) return qp_fail(st, "weights_alloc: %zu bytes of memory for the weights, found none available", bytes);
     float **ptrs[S_COUNT] = {&w->tok_emb, &w->attn_norm, &w->wq, &w->wk, &w->wv, &w->wo, &w->ffn_norm,
-                             &w->w_gate, &w->w_up, &w->w_down, &w->final_norm, &w->lm_head, &w->score};
+                             &w->w_gate, &w->w_up, &w->w_down, &w->final_norm, &w->lm_head,
+                             &w->bq, &w->bk, &w->bv, &w->q_norm, &w->k_norm, &w->score};
     float *p = m;
-    for (int i = 0; i < S_COUNT; i++) { *ptrs[i] = p; p += s.n[i]; }
+    for (int i = 0; i < S_COUNT; i++) { *ptrs[i] = s.n[i] || i <= S_LM ? p : NULL; p += s.n[i]; }
     if (c->tied_embeddings) w->lm_head = w->tok_emb;
     if (c->n_labels == 0) w->score = NULL;
     for (int k = 0; k < 7; k++)
@@ -114,9 +118,10 @@ uint64_t weights_hash(const ModelWeights *w, const ModelConfig *c) {
     size_t total;
     QP_ASSERT(sizes_of(c, &s, &total));
     const float *t[S_COUNT] = {w->tok_emb, w->attn_norm, w->wq, w->wk, w->wv, w->wo, w->ffn_norm,
-                               w->w_gate, w->w_up, w->w_down, w->final_norm, w->lm_head, w->score};
+                               w->w_gate, w->w_up, w->w_down, w->final_norm, w->lm_head,
+                               w->bq, w->bk, w->bv, w->q_norm, w->k_norm, w->score};
     uint64_t h = FNV_OFFSET;
-    for (int i = 0; i < S_SCORE; i++)  // score excluded; s.n[S_LM] is 0 when tied
+    for (int i = 0; i < S_SCORE; i++)  // score excluded; s.n[S_LM] is 0 when tied, the extras 0 when absent
         h = fnv1a(h, t[i], s.n[i]);
     return h;
 }
@@ -171,7 +176,7 @@ static int lin_cols(const ModelConfig *c, int t) {
 }
 
 // Per-layer tensors are read (and packed) layer by layer; the others whole.
-static int per_layer_tensor(int t) { return t >= WT_ATTN_NORM && t <= WT_DOWN ? 1 : 0; }
+static int per_layer_tensor(int t) { return (t >= WT_ATTN_NORM && t <= WT_DOWN) || (t >= WT_BQ && t <= WT_KNORM); }
 
 int weights_source_load(WeightsSource *src, const ModelConfig *c, ModelWeights *w, const WeightsPack *pack,
                         qp_status *st) {
@@ -181,7 +186,8 @@ int weights_source_load(WeightsSource *src, const ModelConfig *c, ModelWeights *
     size_t total;
     QP_ASSERT(sizes_of(c, &s, &total));
     float *const ptrs[S_COUNT] = {w->tok_emb, w->attn_norm, w->wq, w->wk, w->wv, w->wo, w->ffn_norm,
-                                  w->w_gate, w->w_up, w->w_down, w->final_norm, w->lm_head, w->score};
+                                  w->w_gate, w->w_up, w->w_down, w->final_norm, w->lm_head,
+                                  w->bq, w->bk, w->bv, w->q_norm, w->k_norm, w->score};
     size_t L = (size_t)c->n_layers, stage_n = 0;
     for (int k = 0; k < 7; k++)
         if (mask >> k & 1u && s.n[LIN_TENSOR[k]] / L > stage_n) stage_n = s.n[LIN_TENSOR[k]] / L;

@@ -4,7 +4,10 @@
 //  - every linear weight is (out, in) row-major, as both llama2.c and HF store them;
 //  - the rows of wq/wk are in llama2.c's interleaved-pair RoPE order (pairs (2i, 2i+1) of a
 //    head rotate together); the HF loader permutes HF's rotate-half rows into this order;
-//  - lm_head aliases tok_emb when the config says tied.
+//  - lm_head aliases tok_emb when the config says tied;
+//  - bq/bk and q_norm/k_norm are permuted like wq/wk's rows (they index the same q/k features);
+//  - the pointers from tok_emb to score are in the block's order (model.c mirrors them by offset)
+//    and score comes last (a head can be added or resized without moving anything else).
 #ifndef QP_MODEL_WEIGHTS_H
 #define QP_MODEL_WEIGHTS_H
 #include <stddef.h>
@@ -26,6 +29,11 @@ typedef struct {
     float *w_down;     // (L, C, H)   llama2.c w2, HF down_proj
     float *final_norm; // (C)
     float *lm_head;    // (V, C); == tok_emb when tied
+    float *bq;         // (L, NH*HS) q bias (Qwen2), NULL without attn_bias; interleaved order as wq's rows
+    float *bk;         // (L, NKV*HS)
+    float *bv;         // (L, NKV*HS)
+    float *q_norm;     // (L, HS) per-head RMSNorm weight of q (Qwen3), NULL without qk_norm; interleaved
+    float *k_norm;     // (L, HS)
     float *score;      // (n_labels, C) sequence-classification head, NULL when n_labels == 0
     float *mem;        // the one allocation everything above points into
     size_t n_floats;   // its length
@@ -35,7 +43,7 @@ typedef struct {
 
 // Tensors of ModelWeights in struct order (the hash's order).
 enum { WT_TOK, WT_ATTN_NORM, WT_WQ, WT_WK, WT_WV, WT_WO, WT_FFN_NORM, WT_GATE, WT_UP, WT_DOWN, WT_FINAL, WT_LM,
-       WT_SCORE, WT_COUNT };
+       WT_BQ, WT_BK, WT_BV, WT_QNORM, WT_KNORM, WT_SCORE, WT_COUNT };
 // The tensor of linear kind k (q, k, v, o, gate, up, down: model.h's lin_kind order), and back
 // (-1 for a tensor that is not a linear).
 int weights_lin_tensor(int k);

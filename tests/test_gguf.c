@@ -174,7 +174,8 @@ static void test_roundtrip(void) {
 // everything else arbitrary floats. auto must write the linears Q4_0 and the rest F32, every value
 // bit for bit, output.weight present, the hyper-parameters and vocabulary as keys.
 static void test_export(void) {
-    ModelConfig c = {64, 96, 2, 4, 2, 5, 48, 1e-6f, 50000.0f, 0, 0};
+    ModelConfig c = {.dim = 64, .hidden_dim = 96, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .vocab_size = 5,
+                     .max_seq_len = 48, .norm_eps = 1e-6f, .rope_theta = 50000.0f};
     ModelWeights w;
     qp_status st = {0};
     if (weights_alloc(&w, &c, &st)) { CHECK(0, "weights_alloc: %s", st.msg); return; }

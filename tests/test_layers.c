@@ -173,8 +173,8 @@ static void test_rope(void) {
     float *cs = zeros(TMAX * HS / 2), *sn = zeros(TMAX * HS / 2);
     float *cs32 = zeros(TMAX * HS / 2), *sn32 = zeros(TMAX * HS / 2);
     const float theta = 10000.0f;
-    rope_table(cs, sn, TMAX, HS, theta, 0);
-    rope_table(cs32, sn32, TMAX, HS, theta, 1);
+    rope_table(cs, sn, TMAX, HS, theta, NULL, 0);
+    rope_table(cs32, sn32, TMAX, HS, theta, NULL, 1);
     // the float32 llama2.c table and the float64 one agree to float32 angle rounding
     tl_allclose("rope_table llama2.c float32 mode close to float64 mode (cos)", cs32, cs, TMAX * HS / 2, 2e-5, 0);
     tl_allclose("rope_table llama2.c float32 mode close to float64 mode (sin)", sn32, sn, TMAX * HS / 2, 2e-5, 0);

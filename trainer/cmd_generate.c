@@ -4,7 +4,10 @@
 // --seed, softmax at the temperature, top-p nucleus with its (1-p)/(n-1) cut-off), so a run
 // with the same seed draws the same tokens as run.c. stdout carries only the text.
 // Tested by tests/test_cli.sh (run.c's golden output for tinystories-1M, .bin and HF layouts).
+// --prompt-ids FILE --max-new N --print-ids: ids in, ids out, no tokenizer, no BOS added, no stop
+// at BOS/EOS, HF's RoPE angles (tests/test_variants.sh, greedy vs the PyTorch oracle).
 #include "core/check.h"
+#include "data/ids.h"
 #include "model/model.h"
 #include "trainer/options.h"
 #include "trainer/session.h"
@@ -70,10 +73,44 @@ static int next_token(float *logits, int n, double temperature, double top_p, ui
     return sample_top_p(logits, n, (float)top_p, coin, buf);
 }
 
+// Ids in, ids out: continue the prompt by max_new tokens (sampled as next_token does) and print
+// the new ids on one line.
+static int generate_ids(const char *ids_path, int max_new, ModelConfig *cfg, ModelWeights *w, QuantTensor ***qbase,
+                        double temperature, double top_p, int seed) {
+    qp_status st = {0};
+    int *prompt, np;
+    if (ids_read_file(ids_path, cfg->vocab_size, &prompt, &np, &st)) qp_die("%s", st.msg);
+    if (np < 1) qp_die("%s: no ids; the prompt needs at least one", ids_path);
+    if (max_new < 1) qp_die("qpeft generate: --prompt-ids needs --max-new N >= 1");
+    if ((int64_t)np + max_new - 1 > cfg->max_seq_len)
+        qp_die("%s: %d prompt ids + %d new exceed the model's context %d", ids_path, np, max_new, cfg->max_seq_len);
+    Model m;
+    if (model_init(&m, cfg, w, 0, 0, 0, HEAD_LM, TRAIN_NONE, &st) != 0) qp_die("%s", st.msg);
+    session_install_qbase(&m, qbase);
+    int total = np + max_new - 1;  // the last new token is never fed back
+    qp_quiet++;
+    model_alloc_acts(&m, 1, total);
+    qp_quiet--;
+    int *seq = xmalloc((size_t)(np + max_new) * sizeof(int));
+    memcpy(seq, prompt, (size_t)np * sizeof(int));
+    prob_index *buf = xmalloc((size_t)cfg->vocab_size * sizeof *buf);
+    uint64_t rng = (uint64_t)seed;
+    for (int k = 0; k < max_new; k++) {
+        int T = np + k;
+        model_forward(&m, seq, NULL, 1, T, NULL, NULL, NULL, 0);
+        seq[T] = next_token(m.acts.logits + (size_t)(T - 1) * cfg->vocab_size, cfg->vocab_size, temperature, top_p, &rng, buf);
+        printf(k ? " %d" : "%d", seq[T]);
+    }
+    printf("\n");
+    free(seq); free(buf); free(prompt);
+    model_free(&m);
+    return 0;
+}
+
 int cmd_generate(int argc, char **argv) {
-    const char *model = NULL, *tok = NULL, *prompt = NULL;
+    const char *model = NULL, *tok = NULL, *prompt = NULL, *prompt_ids = NULL;
     double temperature = 1.0, top_p = 0.9;
-    int steps = 256, seed = 42;
+    int steps = 256, seed = 42, max_new = 0, print_ids = 0;
     qp_opt opts[] = {
         OPT_ROW_MODEL(&model),
         OPT_ROW_TOKENIZER(&tok),
@@ -82,11 +119,20 @@ int cmd_generate(int argc, char **argv) {
         {"--temperature", OPT_FLOAT, &temperature, "1.0", "0 = greedy (argmax)", 0, 100, 0},
         {"--top-p", OPT_FLOAT, &top_p, "0.9", "nucleus sampling mass (run.c's -p); 0 or 1 = plain sampling", 0, 1, 0},
         {"--seed", OPT_INT, &seed, "42", "sampling seed (run.c's -s; must be > 0)", 1, 2147483647, 0},
+        {"--prompt-ids", OPT_STR, &prompt_ids, NULL, "prompt as a file of whitespace-separated ids (no tokenizer, no BOS)", 1, 0, 0},
+        {"--max-new", OPT_INT, &max_new, "0", "with --prompt-ids: ids to generate (no stop at BOS/EOS)", 0, 1e9, 0},
+        {"--print-ids", OPT_FLAG, &print_ids, NULL, "with --prompt-ids: print the new ids on one line (the only output form)", 1, 0, 0},
     };
-    opts_parse("generate", "--model M [--tokenizer T] [--prompt S] [--steps N] [--temperature X] [--top-p P] [--seed S]",
+    opts_parse("generate", "--model M [--tokenizer T] [--prompt S] [--steps N] [--temperature X] [--top-p P] [--seed S] "
+               "| --model M --prompt-ids FILE --max-new N --print-ids [--temperature X]",
                opts, sizeof opts / sizeof opts[0], argc, argv, 2);
+    if (print_ids && !prompt_ids) qp_die("qpeft generate: --print-ids needs --prompt-ids FILE");
     qp_status st = {0};
     Session ses;
+    if (prompt_ids) {  // ids in, ids out: no tokenizer file needed
+        session_open(&ses, model, NULL, SESSION_PACKED);
+        return generate_ids(prompt_ids, max_new, &ses.cfg, &ses.w, &ses.qbase, temperature, top_p, seed);
+    }
     session_open(&ses, model, tok, SESSION_TOKENIZER | SESSION_PACKED);
     ModelConfig cfg = ses.cfg; ModelWeights w = ses.w; QuantTensor **qbase = ses.qbase; Tokenizer *tk = ses.tok;
     if (steps == 0 || steps > cfg.max_seq_len) steps = cfg.max_seq_len;

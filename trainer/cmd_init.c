@@ -89,8 +89,7 @@ int cmd_init(int argc, char **argv) {
     CalibBatches cb = {0};
     if (needs && text && src) {
         Tokenizer *tk = session_load_tokenizer(model, tok);
-        if (tok_vocab_size(tk) != cfg.vocab_size)
-            qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(tk), cfg.vocab_size);
+        session_check_vocab(tk, &cfg);
         text_stream ts;
         calibcli_text_load(&ts, text, tk);
         if (calib_batches_text(&cb, &ts, calibcli_seq_len(&cfg, T), 0, samples, batch, &st)) qp_die("%s: %s", text, st.msg);

@@ -32,6 +32,11 @@ enum { CHECK_B = 4, CHECK_T = 64 };  // the fixed logits-check batch: 4 windows 
 
 static int is_dir(const char *p) { struct stat sb; return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode); }
 
+// The file name the tokenizer is copied under in an export: its kind's HF name.
+static const char *tokenizer_copy_name(const char *tok_path) {
+    size_t n = strlen(tok_path);
+    return n >= 5 && !strcmp(tok_path + n - 5, ".json") ? "tokenizer.json" : "tokenizer.model";
+}
 
 static double dropout_from_command(const char *cmd) {
     const char *p = strstr(cmd, "--dropout");
@@ -67,8 +72,7 @@ static int *check_batch(const char *tok_path, const char *text, const ModelConfi
         qp_status st = {0};
         Tokenizer *tk = tok_load(tok_path, &st);
         if (!tk) qp_die("%s", st.msg);
-        if (tok_vocab_size(tk) != cfg->vocab_size)
-            qp_die("%s: tokenizer has %d pieces but the model's vocabulary is %d", tok_path, tok_vocab_size(tk), cfg->vocab_size);
+        session_check_vocab(tk, cfg);
         text_stream ts;
         if (text_load(&ts, text, tk, &st) != 0) qp_die("%s", st.msg);
         int64_t nw = text_n_windows(&ts, *T);
@@ -136,7 +140,7 @@ int cmd_merge(int argc, char **argv) {
         {"--gguf-type", OPT_STR, &gguf_type_s, "auto", "auto | f32 | f16 | bf16 | q8_0 | q4_0: GGUF tensor type of the linears (auto: the smallest exact type per tensor)", 1, 0, 0},
         {"--requant", OPT_STR, &requant, NULL, "also re-quantize the merged weights in FORMAT (nf4, mxint3, ...) into model.qm", 1, 0, 0},
         OPT_ROW_BLOCK_H(&block, "block size of --requant; 0 = the format's default"),
-        OPT_ROW_TOKENIZER_H(&tok, "SentencePiece .model copied as tokenizer.model (default: beside the model)"),
+        OPT_ROW_TOKENIZER_H(&tok, "tokenizer (.model or tokenizer.json) copied into the export (default: beside the model)"),
         {"--text", OPT_STR, &text, NULL, "text for the logits check (default: the assets' tinystories_valid_head.txt)", 1, 0, 0},
         {"--lossless", OPT_FLAG, &lossless, NULL, "QER: merge on codes at the MXINT base's own bits into model.qm (docs/methods.md)", 1, 0, 0},
         {"--qer-steps", OPT_INT, &qer_steps, "0", "--lossless: error-aware calibration, Adam steps per linear (0 = none)", 0, 100000, 0},
@@ -333,7 +337,7 @@ int cmd_merge(int argc, char **argv) {
     } else if (to_l2c) {
         snprintf(path, sizeof path, "%s/model.bin", sg.tmp);
         rc = export_write_llama2c(path, &mc, &mw, &st);
-        if (!rc && tok_path) { snprintf(path, sizeof path, "%s/tokenizer.model", sg.tmp); rc = export_copy_file(tok_path, path, &st); }
+        if (!rc && tok_path) { snprintf(path, sizeof path, "%s/%s", sg.tmp, tokenizer_copy_name(tok_path)); rc = export_copy_file(tok_path, path, &st); }
     } else if (to_peft) {
         if (need_base) {
             snprintf(path, sizeof path, "%s/base", sg.tmp);
@@ -352,7 +356,7 @@ int cmd_merge(int argc, char **argv) {
         }
         export_peft_opts po = {base_abs, recorded_dropout(&meta, ckpt)};
         if (!rc) rc = export_write_peft(sg.tmp, &m, &po, &st);
-        if (!rc && tok_path) { snprintf(path, sizeof path, "%s/tokenizer.model", sg.tmp); rc = export_copy_file(tok_path, path, &st); }
+        if (!rc && tok_path) { snprintf(path, sizeof path, "%s/%s", sg.tmp, tokenizer_copy_name(tok_path)); rc = export_copy_file(tok_path, path, &st); }
     }
     if (!rc && requant) {
         snprintf(path, sizeof path, "%s/model.qm", sg.tmp);

@@ -2,8 +2,10 @@
 // file, by the recipe of models/tinystories-1M/README.md (lines stripped, empty ones skipped,
 // [BOS]+tokens packed into one stream, every whole T-token window scored).
 // Tested by tests/test_cli.sh (2.918786 on tinystories_valid_head.txt within 1e-3).
+// --ids FILE scores one given id sequence instead, with no tokenizer (tests/test_variants.sh).
 #include "core/check.h"
 #include "core/progress.h"
+#include "data/ids.h"
 #include "data/text.h"
 #include "model/model.h"
 #include "trainer/options.h"
@@ -14,15 +16,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+// --ids: the mean over t of -ln p(ids[t+1] | ids[0..t]) of one sequence, used as given (no BOS),
+// printed last as a JSON object. The model is set up as for --text (fp32 or --format packed).
+static int ppl_of_ids(const char *model, const char *ids_path, ModelConfig *cfg, ModelWeights *w, QuantTensor ***qbase,
+                      const char *qformat, int qblock, int qdq, const char *qmodules) {
+    qp_status st = {0};
+    int *ids, n;
+    if (ids_read_file(ids_path, cfg->vocab_size, &ids, &n, &st)) qp_die("%s", st.msg);
+    if (n < 2) qp_die("%s: %d ids; at least 2 are needed for one prediction", ids_path, n);
+    if (n - 1 > cfg->max_seq_len) qp_die("%s: %d ids, more than the model's context %d + 1", ids_path, n, cfg->max_seq_len);
+    Model m;
+    if (model_init(&m, cfg, w, 0, 0, 0, HEAD_LM, TRAIN_NONE, &st) != 0) qp_die("%s", st.msg);
+    session_install_qbase(&m, qbase);
+    session_quantize_base(&m, model, qformat, qblock, qdq, qmodules);
+    model_alloc_acts(&m, 1, n - 1);
+    double loss = model_forward(&m, ids, NULL, 1, n - 1, ids + 1, NULL, NULL, 0);
+    if (!isfinite(loss)) qp_die("%s: the loss is not finite (%g); the model's weights may be corrupt", model, loss);
+    printf("{\"loss\": %.9g, \"ppl\": %.9g, \"tokens\": %d}\n", loss, exp(loss), n - 1);
+    free(ids);
+    model_free(&m);
+    return 0;
+}
+
 int cmd_ppl(int argc, char **argv) {
     const char *model = NULL, *tok = NULL, *text = NULL, *qformat = NULL, *qmodules = NULL, *init = NULL, *compute = NULL;
-    const char *calib_text = NULL, *calib_stats = NULL;
+    const char *calib_text = NULL, *calib_stats = NULL, *ids = NULL;
     int T = 0, batch = 8, max_windows = 0, qblock = 0, qdq = 0, rank = 0, loftq_iters = 5, seed = 42;
     double alpha = 0;
     qp_opt opts[] = {
         OPT_ROW_MODEL(&model),
         OPT_ROW_TOKENIZER(&tok),
         {"--text", OPT_STR, &text, NULL, "plain-text file (default: the assets' tinystories_valid_head.txt)", 1, 0, 0},
+        {"--ids", OPT_STR, &ids, NULL, "score this file of whitespace-separated ids as one sequence (no tokenizer, no BOS)", 1, 0, 0},
         {"--seq-len", OPT_INT, &T, "0", "window length T; 0 = the model's context", 0, 1 << 20, 0},
         {"--batch", OPT_INT, &batch, "8", "windows per forward pass", 1, 4096, 0},
         {"--max-windows", OPT_INT, &max_windows, "0", "score only the first N windows; 0 = all", 0, 1e9, 0},
@@ -39,7 +64,7 @@ int cmd_ppl(int argc, char **argv) {
         OPT_ROW_SEED_H(&seed, "with --init qlora: seed of A"),
         {"--compute", OPT_STR, &compute, "f32", COMPUTE_OPT_HELP, 1, 0, 0},
     };
-    opts_parse("ppl", "--model M [--tokenizer T] [--text FILE] [--seq-len T]", opts, sizeof opts / sizeof opts[0],
+    opts_parse("ppl", "--model M [--tokenizer T] [--text FILE | --ids FILE] [--seq-len T]", opts, sizeof opts / sizeof opts[0],
                argc, argv, 2);
     static char def_text[4200];
     if (!text) {
@@ -48,6 +73,11 @@ int cmd_ppl(int argc, char **argv) {
     }
     qp_status st = {0};
     Session ses;
+    if (ids) {  // ids as given: no tokenizer file needed
+        if (opts_seen(opts, sizeof opts / sizeof opts[0], "--text") || init || tok) qp_die("qpeft ppl: --ids takes neither --text, --tokenizer nor --init");
+        session_open(&ses, model, NULL, SESSION_PACKED);
+        return ppl_of_ids(model, ids, &ses.cfg, &ses.w, &ses.qbase, qformat, qblock, qdq, qmodules);
+    }
     session_open(&ses, model, tok, SESSION_TOKENIZER | SESSION_PACKED);
     ModelConfig cfg = ses.cfg; ModelWeights w = ses.w; QuantTensor **qbase = ses.qbase; Tokenizer *tk = ses.tok;
     if (T == 0) T = cfg.max_seq_len;

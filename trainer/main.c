@@ -24,6 +24,7 @@ static const verb verbs[] = {
     {"calibrate", cmd_calibrate, "collect input statistics of every linear (HDF5) for adapter initialisation"},
     {"init", cmd_init, "quantize and initialise adapters (qlora loftq zeroquant-v2 lqer qera-* srr); adapter checkpoint"},
     {"error", cmd_error, "output error of each initialiser before training (QERA Figure 1), table and CSV"},
+    {"tokenize", cmd_tokenize, "text on stdin to token ids (or --decode ids to text) with a tokenizer file"},
 };
 
 static void usage(FILE *fp) {

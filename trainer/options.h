@@ -26,7 +26,7 @@ typedef struct {
 #define OPT_ROW_MODEL_H(dst, help) {"--model", OPT_STR, (dst), NULL, (help), 1, 0, 0}
 #define OPT_ROW_MODEL(dst) OPT_ROW_MODEL_H(dst, OPT_HELP_MODEL)
 #define OPT_ROW_TOKENIZER_H(dst, help) {"--tokenizer", OPT_STR, (dst), NULL, (help), 1, 0, 0}
-#define OPT_ROW_TOKENIZER(dst) OPT_ROW_TOKENIZER_H(dst, "SentencePiece .model (default: beside the model)")
+#define OPT_ROW_TOKENIZER(dst) OPT_ROW_TOKENIZER_H(dst, "tokenizer.json or SentencePiece .model (default: beside the model)")
 // Block sizes: quant_format_check refuses any the format does not allow; this is only the outer bound.
 #define OPT_ROW_BLOCK_H(dst, help) {"--block", OPT_INT, (dst), "0", (help), 0, 1 << 20, 0}
 #define OPT_ROW_DOUBLE_QUANT_H(dst, help) {"--double-quant", OPT_FLAG, (dst), NULL, (help), 1, 0, 0}

@@ -47,8 +47,7 @@ void session_open(Session *s, const char *model, const char *tokenizer, int flag
 void session_open_tokenizer(Session *s, const char *model, const char *tokenizer) {
     if (s->tok) return;
     s->tok = session_load_tokenizer(model, tokenizer);
-    if (tok_vocab_size(s->tok) != s->cfg.vocab_size)
-        qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(s->tok), s->cfg.vocab_size);
+    session_check_vocab(s->tok, &s->cfg);
 }
 
 void session_install_qbase(Model *m, QuantTensor ***qbase) {
@@ -125,6 +124,11 @@ char *session_tokenizer_path(const char *model_path, const char *tok_opt) {
         free(path);
         path = single_model_file(dir);
     }
+    if (!path) {  // Llama-3, Qwen, SmolLM2: only the HF tokenizer.json
+        path = xmalloc(sz);
+        snprintf(path, sz, "%s/tokenizer.json", dir);
+        if (!is_file(path)) { free(path); path = NULL; }
+    }
     free(tmp);
     return path;
 }
@@ -139,13 +143,20 @@ Tokenizer *session_load_tokenizer(const char *model_path, const char *tok_opt) {
     char *path = session_tokenizer_path(model_path, tok_opt);
     if (!path) {
         char *tmp = xstrdup(model_path);
-        qp_die("%s: no tokenizer.model (or single *.model) next to the model; give --tokenizer FILE",
+        qp_die("%s: no tokenizer.model (or single *.model) or tokenizer.json next to the model; give --tokenizer FILE",
                is_dir(model_path) ? model_path : dirname(tmp));
     }
     Tokenizer *t = tok_load(path, &st);
     if (!t) qp_die("%s", st.msg);
     free(path);
     return t;
+}
+
+void session_check_vocab(const Tokenizer *tk, const ModelConfig *cfg) {
+    // Qwen's embedding has more rows (151936) than its tokenizer has ids (151669): the extra rows
+    // are never produced. A tokenizer with ids past the model's rows cannot be used.
+    if (tok_vocab_size(tk) > cfg->vocab_size || (!tok_is_bpe(tk) && tok_vocab_size(tk) != cfg->vocab_size))
+        qp_die("tokenizer has %d pieces but the model's vocabulary is %d", tok_vocab_size(tk), cfg->vocab_size);
 }
 
 void session_add_head(ModelConfig *cfg, ModelWeights *w, int n_labels, qp_rng *rng) {

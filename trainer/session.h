@@ -34,6 +34,9 @@ enum {
 void session_open(Session *s, const char *model, const char *tokenizer, int flags);
 // The tokenizer of an open session, loaded on demand (verbs that need it only for some inputs).
 void session_open_tokenizer(Session *s, const char *model, const char *tokenizer);
+// Die unless the tokenizer's ids index the model's embedding: a SentencePiece vocabulary must
+// match exactly; a tokenizer.json may have fewer ids than rows (Qwen pads its embedding).
+void session_check_vocab(const Tokenizer *tk, const ModelConfig *cfg);
 // Load any model layout or die. For a quantized model file *qbase gets its packed bases
 // (L*LIN_COUNT entries, NULL = fp32) and *qmask the packed kinds; for any other layout both
 // are NULL/0. w holds W~ for the packed linears either way.

@@ -12,4 +12,5 @@ int cmd_quantize(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_error(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 #endif
