@@ -1,6 +1,7 @@
 // core/check.c — fatal errors, checked libc wrappers, overflow-checked sizes.
 // Tested by tests/test_core.c (overflow helpers) and every CLI error test (message format).
 #include "core/check.h"
+#include "core/dist.h"
 #include "core/status.h"
 #include <errno.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 int qp_quiet = 0;
 int qp_verbose = 0;
@@ -19,12 +21,18 @@ static void vmessage(const char *kind, const char *fmt, va_list ap) {
     fprintf(stderr, "qpeft: %s%s\n", kind, line);
 }
 
+// Under mpirun the job ends for every rank (dist_exit: MPI_Abort). An error that every rank
+// meets (a bad flag, a missing file) is printed once, by rank 0: the other ranks give rank 0
+// a moment to end the job before printing their copy. An error only one rank meets is printed
+// by that rank, that moment later.
 void qp_die(const char *fmt, ...) {
+    if (dist_rank() > 0) usleep(300 * 1000);
     va_list ap;
     va_start(ap, fmt);
     vmessage("error: ", fmt, ap);
     va_end(ap);
-    exit(1);
+    fflush(stderr);
+    dist_exit(1);
 }
 
 void qp_warn(const char *fmt, ...) {
