@@ -213,27 +213,34 @@ void model_zero_grad(Model *m) {
 }
 
 // Counter-based dropout masks: the same (seed, step, layer, kind) key regenerates the same
-// mask in backward, so no mask is stored per linear.
+// mask in backward, so no mask is stored per linear. Each row is keyed by its global row in the
+// batch (drop_row0 + b) and counts positions t*in + j within the row: a row's mask depends on
+// neither the other rows, the padded length T, nor which data-parallel rank holds it, so N ranks
+// drop exactly what one process drops for the same global batch.
 static uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
 }
 
-static const float *dropout_mask(Model *m, int l, int k, size_t n, int training) {
+static const float *dropout_mask(Model *m, int l, int k, int BT, int in, int training) {
     if (!training || m->dropout <= 0.0f || !targeted(m, k)) return NULL;
     float *d = m->acts.drop, keep = 1.0f / (1.0f - m->dropout);
     uint64_t key = mix64(m->dropout_seed ^ mix64(m->step * 0x9e3779b97f4a7c15ULL + (uint64_t)(l * LIN_COUNT + k)));
     uint64_t thresh = (uint64_t)((double)m->dropout * 18446744073709551616.0);
+    const size_t row = (size_t)m->drop_T * in, n = (size_t)BT * in;
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) d[i] = mix64(key + i * 0x9e3779b97f4a7c15ULL) < thresh ? 0.0f : keep;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t row_key = mix64(key + (uint64_t)(m->drop_row0 + (int64_t)(i / row)) * 0xd1b54a32d192ed03ULL);
+        d[i] = mix64(row_key + (i % row) * 0x9e3779b97f4a7c15ULL) < thresh ? 0.0f : keep;
+    }
     return d;
 }
 
 static void run_linear(Model *m, float *out, int l, int k, const float *inp, int BT, int training) {
     Linear lin = model_linear(m, l, k);
     float *xa = m->acts.xa + ((size_t)l * LIN_COUNT + k) * BT * m->rank;
-    const float *drop = dropout_mask(m, l, k, (size_t)BT * lin.in, training);
+    const float *drop = dropout_mask(m, l, k, BT, lin.in, training);
     linear_forward(out, xa, inp, drop, &lin, BT, m->acts.lin_scratch);
 }
 
@@ -241,7 +248,7 @@ static void run_linear_backward(Model *m, float *dinp, const float *dout, int l,
                                 int training) {
     Linear lin = model_linear(m, l, k);
     const float *xa = m->acts.xa + ((size_t)l * LIN_COUNT + k) * BT * m->rank;
-    const float *drop = dropout_mask(m, l, k, (size_t)BT * lin.in, training);
+    const float *drop = dropout_mask(m, l, k, BT, lin.in, training);
     linear_backward(dinp, dout, inp, drop, xa, &lin, BT, m->acts.lin_scratch);
 }
 
@@ -276,6 +283,7 @@ double model_forward(Model *m, const int *ids, const int *lens, int B, int T, co
     const ModelConfig *c = &m->cfg;
     ModelActs *a = &m->acts;
     QP_ASSERT(B <= m->max_B && T <= m->max_T);
+    m->drop_T = T;
     const int BT = B * T, C = c->dim, H = c->hidden_dim, HS = config_head_size(c);
     const int NH = c->n_heads, NKV = c->n_kv_heads;
     const size_t sC = (size_t)BT * C, sH = (size_t)BT * H, sQ = (size_t)BT * NH * HS, sK = (size_t)BT * NKV * HS;
@@ -340,6 +348,7 @@ void model_backward(Model *m, const int *ids, const int *lens, int B, int T, con
     const size_t sC = (size_t)BT * C, sH = (size_t)BT * H, sQ = (size_t)BT * NH * HS, sK = (size_t)BT * NKV * HS;
     const size_t sAtt = (size_t)B * NH * T * T;
     const int full = m->train == TRAIN_FULL && m->grads;
+    m->drop_T = T;
     head_backward(m, B, T, lens, targets, labels, scores);
     // dx now holds dL/dlnf; through the final norm into dL/dx[L] (kept in dln, then swapped)
     memset(a->dln, 0, sC * sizeof(float));

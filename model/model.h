@@ -75,6 +75,9 @@ typedef struct {
     float dropout;               // adapter dropout probability (training only)
     uint64_t dropout_seed;       // key of the counter-based dropout masks
     uint64_t step;               // training step (part of the dropout key)
+    int drop_row0;               // global batch row of this process's row 0 (data-parallel share;
+                                 // part of the dropout key, so a row's mask is the same on any rank)
+    int drop_T;                  // T of the current forward/backward (rows of the mask)
     int max_B, max_T;            // arena shape
     int *full_lens;              // (max_B) all T: the pooled position when a forward gets lens == NULL
     int rope_llama2c;            // 1: RoPE table computed as llama2.c run.c does (fp32 powf/cosf), for golden runs

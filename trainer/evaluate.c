@@ -1,6 +1,7 @@
 // trainer/evaluate.c — see evaluate.h.
 #include "trainer/evaluate.h"
 #include "core/check.h"
+#include "core/dist.h"
 #include "core/progress.h"
 #include "data/batch.h"
 #include <math.h>
@@ -19,11 +20,12 @@ void eval_buffers_alloc(EvalBuffers *eb, int B, int T, size_t n_examples) {
     eb->scores = xmalloc((size_t)B * sizeof(float));
     eb->pred = xmalloc((n_examples ? n_examples : 1) * sizeof(int));
     eb->pred_score = xmalloc((n_examples ? n_examples : 1) * sizeof(float));
+    eb->gather = dist_size() > 1 ? xmalloc((n_examples ? n_examples : 1) * sizeof(double)) : NULL;
 }
 
 void eval_buffers_free(EvalBuffers *eb) {
     free(eb->ids); free(eb->inputs); free(eb->targets); free(eb->lens); free(eb->labels);
-    free(eb->scores); free(eb->pred); free(eb->pred_score);
+    free(eb->scores); free(eb->pred); free(eb->pred_score); free(eb->gather);
     memset(eb, 0, sizeof *eb);
 }
 
@@ -89,28 +91,45 @@ static void fill_metrics(const TaskData *td, const ds_encoded *split, const Eval
     r->main = r->metric[td->main_metric];
 }
 
+// Data parallel: each example's prediction was made by one rank; the others hold zeros there
+// in the gather buffer, so the sum over ranks is every prediction, exactly.
+static void gather_predictions(const TaskData *td, size_t n, size_t lo, size_t hi, EvalBuffers *eb) {
+    if (td->head == HEAD_LM || !eb->gather) return;
+    const int cls = td->head == HEAD_CLASSIFY;
+    for (size_t i = 0; i < n; i++)
+        eb->gather[i] = i < lo || i >= hi ? 0.0 : cls ? (double)eb->pred[i] : (double)eb->pred_score[i];
+    dist_sum_double(eb->gather, n);
+    for (size_t i = 0; i < n; i++) {
+        if (cls) eb->pred[i] = (int)eb->gather[i];
+        else eb->pred_score[i] = (float)eb->gather[i];
+    }
+}
+
 void evaluate(Model *m, const TaskData *td, const ds_encoded *split, EvalBuffers *eb, int show_progress,
               EvalResult *r) {
     QP_ASSERT(split->n <= eb->cap);
     memset(r, 0, sizeof *r);
+    size_t lo, hi;
+    dist_share(split->n, dist_rank(), dist_size(), &lo, &hi);
     qp_progress pr;
-    progress_start(&pr, "eval", (int64_t)split->n);
+    progress_start(&pr, "eval", (int64_t)(hi - lo));
     if (!show_progress) pr.tty = 0;
     int *idx = xmalloc((size_t)eb->B * sizeof(int));
-    double sum = 0;
-    size_t units = 0;
-    for (size_t i0 = 0; i0 < split->n; i0 += (size_t)eb->B) {
-        int nb = (int)(split->n - i0 < (size_t)eb->B ? split->n - i0 : (size_t)eb->B);
+    double sums[2] = {0, 0};  // loss summed over scored units, units
+    for (size_t i0 = lo; i0 < hi; i0 += (size_t)eb->B) {
+        int nb = (int)(hi - i0 < (size_t)eb->B ? hi - i0 : (size_t)eb->B);
         for (int b = 0; b < nb; b++) idx[b] = (int)(i0 + (size_t)b);
         size_t u;
-        sum += eval_batch(m, td, split, idx, nb, eb, &u);
-        units += u;
-        progress_update(&pr, (int64_t)(i0 + (size_t)nb));
+        sums[0] += eval_batch(m, td, split, idx, nb, eb, &u);
+        sums[1] += (double)u;
+        progress_update(&pr, (int64_t)(i0 + (size_t)nb - lo));
     }
     progress_end(&pr);
     free(idx);
+    dist_sum_double(sums, 2);
+    gather_predictions(td, split->n, lo, hi, eb);
     r->n = split->n;
-    r->loss = units ? sum / (double)units : 0;
+    r->loss = sums[1] > 0 ? sums[0] / sums[1] : 0;
     fill_metrics(td, split, eb, r);
 }
 
