@@ -22,11 +22,11 @@ static void vmessage(const char *kind, const char *fmt, va_list ap) {
 }
 
 // Under mpirun the job ends for every rank (dist_exit: MPI_Abort). An error that every rank
-// meets (a bad flag, a missing file) is printed once, by rank 0: the other ranks give rank 0
-// a moment to end the job before printing their copy. An error only one rank meets is printed
-// by that rank, that moment later.
+// meets (a bad flag, a missing file) is printed once, by rank 0: the other ranks give rank 0's
+// abort 2 s to end them before printing their copy (300 ms proved too short on a loaded
+// machine). An error only one rank meets is printed by that rank, 2 s later.
 void qp_die(const char *fmt, ...) {
-    if (dist_rank() > 0) usleep(300 * 1000);
+    if (dist_rank() > 0) usleep(2000 * 1000);
     va_list ap;
     va_start(ap, fmt);
     vmessage("error: ", fmt, ap);

@@ -70,11 +70,26 @@ static void start_ranks(int *argc, char ***argv) {
     }
 }
 
+// Verbs that run under mpirun (docs/distributed.md); the others would have every rank write the
+// same files, so they refuse with one line.
+static const char *const mpi_verbs[] = {"train", "eval", "calibrate", "init", "info"};
+
+static void check_mpi_verb(const char *name) {
+    if (dist_size() == 1) return;
+    for (size_t i = 0; i < sizeof mpi_verbs / sizeof mpi_verbs[0]; i++)
+        if (!strcmp(name, mpi_verbs[i])) return;
+    qp_die("qpeft %s runs in one process; start it without mpirun (under mpirun: train, eval, calibrate, init, info)",
+           name);
+}
+
 static int run_verb(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return 0; }
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-        if (!strcmp(argv[1], verbs[i].name)) return verbs[i].run(argc, argv);
+        if (!strcmp(argv[1], verbs[i].name)) {
+            check_mpi_verb(argv[1]);
+            return verbs[i].run(argc, argv);
+        }
     qp_die("unknown verb '%s' (try 'qpeft --help')", argv[1]);
 }
 
