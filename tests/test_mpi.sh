@@ -26,8 +26,8 @@ fi
 
 # 1. Calibration statistics: 2 ranks (batches dealt out, float64 sums reduced) vs one process.
 cal=(--model "$M" --task rte --samples 24 --batch 4 --exact)
-"$Q" calibrate --quiet "${cal[@]}" --out "$W/s1.h5" 2>"$W/c1.err" || fail "calibrate 1 process: $(tail -1 "$W/c1.err")"
-mpi 2 "$Q" calibrate --quiet "${cal[@]}" --out "$W/s2.h5" 2>"$W/c2.err" || fail "calibrate 2 ranks: $(tail -1 "$W/c2.err")"
+"$Q" calibrate --quiet "${cal[@]}" --out "$W/s1.h5" >/dev/null 2>"$W/c1.err" || fail "calibrate 1 process: $(tail -1 "$W/c1.err")"
+mpi 2 "$Q" calibrate --quiet "${cal[@]}" --out "$W/s2.h5" >/dev/null 2>"$W/c2.err" || fail "calibrate 2 ranks: $(tail -1 "$W/c2.err")"
 "$PY" - "$W/s1.h5" "$W/s2.h5" <<'PY' && pass "calibration statistics of 2 ranks equal one process's (counts exact, sums to float64 rounding)" || fail "calibration statistics differ"
 import h5py, numpy as np, sys
 a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
@@ -61,7 +61,7 @@ import h5py, numpy as np, sys
 ref = h5py.File(sys.argv[1], "r")
 names = []
 ref.visit(lambda n: names.append(n) if isinstance(ref[n], h5py.Dataset) else None)
-assert sum(n.endswith("/A") for n in names) == 8 * 7, names[:10]
+assert sum(n.endswith("/A") for n in names) == 6 * 7, names[:10]  # tinystories-1M: 6 layers x 7 linears
 for path in sys.argv[2:]:
     f = h5py.File(path, "r")
     for n in names:
