@@ -38,6 +38,9 @@ void dist_init(int *argc, char ***argv) {
     // A failed collective (a peer that died) must end the job, not return an error code that
     // nothing checks: MPI_ERRORS_ARE_FATAL is the default, set here so no library changes it.
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
+    // Paths that end with exit() on every rank (--help) must finalize too, or mpirun reports the
+    // job as failed; qp_die ends in MPI_Abort instead and never gets here.
+    atexit(dist_finalize);
 }
 
 void dist_finalize(void) {
@@ -86,9 +89,10 @@ void dist_exit(int code) {
 void dist_init(int *argc, char ***argv) {
     (void)argc; (void)argv;
     int n = env_int("OMPI_COMM_WORLD_SIZE", 1);
-    if (launched_by_mpi() && n > 1)
-        qp_die("launched by mpirun with %d ranks, but this qpeft was built without MPI (NO_MPI=1 or no mpicc); "
-               "install libopenmpi-dev and rebuild, or run without mpirun", n);
+    if (!launched_by_mpi() || n == 1) return;
+    if (env_int("OMPI_COMM_WORLD_RANK", 0) > 0) exit(1);  // rank 0 says it, once
+    qp_die("launched by mpirun with %d ranks, but this qpeft was built without MPI (NO_MPI=1 or no mpicc); "
+           "install libopenmpi-dev and rebuild, or run without mpirun", n);
 }
 void dist_finalize(void) {}
 int dist_rank(void) { return 0; }
