@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/test_mpi.sh — data parallel over MPI on localhost (2 and 3 ranks, one thread each) against
 # one process with the same global batch: training losses, final adapters, evaluations and the
-# run directory; calibration statistics; qera-exact init bit for bit across 1, 2 and 3 ranks;
+# run directory; calibration statistics; qera-exact init bit for bit across 1, 2 and 3 ranks (srr,
+# whose packed bases change, across 1 and 2);
 # resuming 2 -> 1 and 1 -> 2 ranks; the batch-divisibility refusal. Rank failures are in
 # tests/test_faults.sh. Skips with a NOTE only when mpirun is absent (`make test-deps` installs it).
 set -u
@@ -68,6 +69,20 @@ for path in sys.argv[2:]:
         x, y = ref[n][()], f[n][()]
         assert x.shape == y.shape and x.tobytes() == y.tobytes(), (path, n)
     assert np.abs(ref[names[0]][()]).max() > 0
+PY
+
+# srr changes W~, so its packed bases travel between the ranks too (their own serialisation).
+sri=(--model "$M" --format mxint3 --rank 8 --init srr --calib-stats "$W/s1.h5")
+"$Q" init --quiet "${sri[@]}" --out "$W/srr1.h5" >/dev/null 2>"$W/srr1.err" || fail "srr init 1 process: $(tail -1 "$W/srr1.err")"
+mpi 2 "$Q" init --quiet "${sri[@]}" --out "$W/srr2.h5" >/dev/null 2>"$W/srr2.err" || fail "srr init 2 ranks: $(tail -1 "$W/srr2.err")"
+"$PY" - "$W/srr1.h5" "$W/srr2.h5" <<'PY' && pass "srr init (packed W~ saved) bit-identical on 1 and 2 ranks, bases and adapters" || fail "srr init differs between 1 and 2 ranks"
+import h5py, sys
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+names = []
+a.visit(lambda n: names.append(n) if isinstance(a[n], h5py.Dataset) else None)
+assert any(n.startswith("base/") for n in names), names[:5]
+for n in names:
+    assert a[n][()].tobytes() == b[n][()].tobytes(), n
 PY
 
 # 3. Training: 2 ranks vs one process, same global batch, mxint3 base, qera-approx calibrated on
