@@ -1,6 +1,7 @@
 # qpeft — build, deps, tests. `make` builds build/qpeft and build/libqpeft.a.
 # Toggles: DEBUG=1 (-O0 -g), NO_OMP=1 (no OpenMP), NATIVE=0 (no -march=native, for valgrind),
 # NO_DNNL=1 (no oneDNN: the bf16 GEMM engine becomes core/la_bf16_none.c, `--compute bf16` falls back).
+# NO_MPI=1 (no MPI even when mpicc is present; see docs/distributed.md).
 # Hardening (issue 7): `make asan` (whole suite under ASan+UBSan), `make fuzz` (libFuzzer harnesses
 # in tests/fuzz/, clang, FUZZ_SECONDS each), `make valgrind` (memcheck on train+checkpoint+merge).
 CC  ?= gcc
@@ -36,6 +37,19 @@ DNNL_LIBS :=
 BF16_STUB := core/la_bf16.c
 endif
 LDLIBS    += $(PKG_LIBS) $(DNNL_LIBS) -lstdc++ -lm $(OMPFLAG) $(EXTRA_LDFLAGS)
+# MPI (issue 15): built in when mpicc is present, unless NO_MPI=1. Only core/dist.c includes
+# mpi.h, so only it gets MPI's include flags and QP_HAVE_MPI; without MPI it is a stub.
+MPICC     := $(if $(filter 1,$(NO_MPI)),,$(shell command -v mpicc 2>/dev/null))
+ifneq ($(MPICC),)
+MPI_CFLAGS := -DQP_HAVE_MPI $(shell $(MPICC) --showme:compile 2>/dev/null)
+LDLIBS    += $(shell $(MPICC) --showme:link 2>/dev/null)
+endif
+$(BUILD)/obj/core/dist.o: CFLAGS += $(MPI_CFLAGS)
+# Rebuild dist.o when MPI is switched on or off (the stamp changes only when the flags do).
+$(BUILD)/obj/core/dist.o: $(BUILD)/mpi.flags
+$(BUILD)/mpi.flags: FORCE
+	@mkdir -p $(@D); echo '$(MPI_CFLAGS)' | cmp -s - $@ || echo '$(MPI_CFLAGS)' > $@
+.PHONY: FORCE
 
 MODULES   := core quant model data optim init checkpoints trainer
 LIB_C     := $(filter-out trainer/main.c $(BF16_STUB),$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
@@ -57,9 +71,11 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 # Runtime packages (make deps) and test-only oracles (make test-deps).
-DEPS_PKGS      := libopenblas-openmp-dev liblapacke-dev libdnnl-dev libhdf5-dev libsentencepiece-dev libicu-dev gnuplot-nox pkg-config
+DEPS_PKGS      := libopenblas-openmp-dev liblapacke-dev libdnnl-dev libhdf5-dev libsentencepiece-dev libicu-dev gnuplot-nox pkg-config \
+                  openmpi-bin libopenmpi-dev
 TEST_DEPS_PKGS := python3-torch python3-numpy python3-sentencepiece python3-h5py clang libclang-rt-14-dev valgrind
 
+.DEFAULT_GOAL := all
 .PHONY: all deps test-deps test asan fuzz fuzz-bin valgrind demo bench clean check-build
 all: $(BUILD)/qpeft $(BUILD)/libqpeft.a
 

@@ -1,6 +1,7 @@
 // core/check.c — fatal errors, checked libc wrappers, overflow-checked sizes.
 // Tested by tests/test_core.c (overflow helpers) and every CLI error test (message format).
 #include "core/check.h"
+#include "core/dist.h"
 #include "core/status.h"
 #include <errno.h>
 #include <stdarg.h>
@@ -20,12 +21,18 @@ static void vmessage(const char *kind, const char *fmt, va_list ap) {
     fprintf(stderr, "qpeft: %s%s\n", kind, line);
 }
 
+// Under mpirun the job ends for every rank (dist_exit: MPI_Abort). An error that every rank
+// meets (a bad flag, a missing file) is printed once, by rank 0: the other ranks give rank 0's
+// abort 2 s to end them before printing their copy (300 ms proved too short on a loaded
+// machine). An error only one rank meets is printed by that rank, 2 s later.
 void qp_die(const char *fmt, ...) {
+    if (dist_rank() > 0) usleep(2000 * 1000);
     va_list ap;
     va_start(ap, fmt);
     vmessage("error: ", fmt, ap);
     va_end(ap);
-    exit(1);
+    fflush(stderr);
+    dist_exit(1);
 }
 
 void qp_warn(const char *fmt, ...) {

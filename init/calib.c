@@ -2,6 +2,7 @@
 // Tested by tests/test_init.c (against naive double loops, padding rows skipped).
 #include "init/calib.h"
 #include "core/check.h"
+#include "core/dist.h"
 #include "core/la.h"
 #include <math.h>
 #include <stdlib.h>
@@ -72,6 +73,16 @@ void calib_merge(CalibStats *dst, const CalibStats *src) {
     for (size_t i = 0; i < n; i++) { dst->sum_sq[i] += src->sum_sq[i]; dst->sum_abs[i] += src->sum_abs[i]; }
     if (dst->xtx && src->xtx)
         for (size_t i = 0; i < n * n; i++) dst->xtx[i] += src->xtx[i];
+}
+
+void calib_reduce(CalibStats *c) {
+    if (dist_size() == 1) return;
+    double count = (double)c->count;  // exact: row counts stay far below 2^53
+    dist_sum_double(&count, 1);
+    c->count = (int64_t)count;
+    dist_sum_double(c->sum_sq, (size_t)c->n);
+    dist_sum_double(c->sum_abs, (size_t)c->n);
+    if (c->xtx) dist_sum_double(c->xtx, (size_t)c->n * (size_t)c->n);
 }
 
 static double inv_count(const CalibStats *c) { return c->count > 0 ? 1.0 / (double)c->count : 0.0; }

@@ -28,6 +28,10 @@ void calib_reset(CalibStats *c);
 void calib_accumulate(CalibStats *c, const float *x, int64_t N, const unsigned char *valid);
 // dst += src (same n; xtx merged when both have it).
 void calib_merge(CalibStats *dst, const CalibStats *src);
+// Data parallel (core/dist.h): sum count, Σx², Σ|x| and Σxᵀx over every MPI rank, in float64,
+// so each rank holds the statistics of all ranks' samples. Call once, when the statistics are
+// complete; a no-op in a single process.
+void calib_reduce(CalibStats *c);
 
 // Derived statistics (count 0 gives zeros): out (n) E[x_i²], E[|x_i|]; R (n,n) = E[xᵀx]
 // (requires xtx). calib_rms gives sqrt(E[x_i²]), the QERA-approx scale.

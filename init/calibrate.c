@@ -3,6 +3,7 @@
 // tests/oracle_calib.py, padding excluded) and tests/test_init_cli.sh.
 #include "init/calibrate.h"
 #include "core/check.h"
+#include "core/dist.h"
 #include "core/progress.h"
 #include "data/batch.h"
 #include <stdlib.h>
@@ -76,6 +77,13 @@ void calib_set_add_forward(CalibSet *set, const Model *m, const int *lens, int B
         }
 }
 
+void calib_set_reduce(CalibSet *set) {
+    for (int j = 0; j < set->n_layers * CALIB_IN_COUNT; j++) calib_reduce(set->s[j]);
+}
+
+// Is batch j of a calibration this rank's (batch j goes to rank j mod size)?
+static int my_batch(int64_t j) { return j % dist_size() == dist_rank(); }
+
 int calib_model_is_full_precision(const Model *m) {
     for (int j = 0; j < m->cfg.n_layers * LIN_COUNT; j++) {
         if (m->qbase && m->qbase[j]) return 0;
@@ -106,6 +114,7 @@ int calib_set_run_text(CalibSet *set, Model *m, const text_stream *ts, int T, in
     if (T < 1 || n < 1 || first < 0 || batch < 1)
         return qp_fail(st, "calibration: expected T, samples, batch >= 1, found T=%d samples=%lld batch=%d", T,
                        (long long)n, batch);
+    QP_ASSERT(dist_size() == 1 || set->samples == 0);  // the closing sum over ranks needs an empty set
     if (first + n > avail)
         return qp_fail(st, "calibration text: %lld tokens give %lld windows of %d, but windows %lld..%lld are needed",
                        (long long)ts->n_tokens, (long long)avail, T, (long long)first, (long long)(first + n - 1));
@@ -117,13 +126,16 @@ int calib_set_run_text(CalibSet *set, Model *m, const text_stream *ts, int T, in
     progress_start(&pr, "calibrate", n);
     for (int64_t w0 = 0; w0 < n; w0 += batch) {
         int nb = (int)(n - w0 < batch ? n - w0 : batch);
-        for (int i = 0; i < nb; i++) win[i] = first + w0 + i;
-        text_fill_batch(ts, T, win, nb, ids, tgt);
-        model_forward(m, ids, NULL, nb, T, NULL, NULL, NULL, 0);
-        calib_set_add_forward(set, m, NULL, nb, T, 0, NULL);
+        if (my_batch(w0 / batch)) {
+            for (int i = 0; i < nb; i++) win[i] = first + w0 + i;
+            text_fill_batch(ts, T, win, nb, ids, tgt);
+            model_forward(m, ids, NULL, nb, T, NULL, NULL, NULL, 0);
+            calib_set_add_forward(set, m, NULL, nb, T, 0, NULL);
+        }
         progress_update(&pr, w0 + nb);
     }
     progress_end(&pr);
+    calib_set_reduce(set);
     free(ids); free(tgt); free(win);
     record_hash(set, m);
     snprintf(set->source, sizeof set->source, "text");
@@ -137,6 +149,7 @@ int calib_set_run_examples(CalibSet *set, Model *m, const ds_encoded *enc, int64
                            int pad_id, int include_padding, qp_status *st) {
     if (n < 1 || batch < 1) return qp_fail(st, "calibration: expected samples, batch >= 1");
     if (enc->n == 0) return qp_fail(st, "calibration: the task's training split is empty");
+    QP_ASSERT(dist_size() == 1 || set->samples == 0);
     if ((size_t)n > enc->n) n = (int64_t)enc->n;
     if (batch > n) batch = (int)n;
     int T = enc->longest;
@@ -149,17 +162,20 @@ int calib_set_run_examples(CalibSet *set, Model *m, const ds_encoded *enc, int64
     progress_start(&pr, "calibrate", n);
     int64_t done = 0;
     const int *idx;
-    while (done < n) {
+    for (int64_t j = 0; done < n; j++) {
         int nb = batch_sampler_next(&bs, &idx);
         QP_ASSERT(nb > 0);  // n <= enc->n: epoch 0 always has enough examples
         if (nb > n - done) nb = (int)(n - done);
-        int Tb = batch_fill(enc, idx, nb, 0, pad_id, ids, lens, NULL, NULL);
-        model_forward(m, ids, lens, nb, Tb, NULL, NULL, NULL, 0);
-        calib_set_add_forward(set, m, lens, nb, Tb, include_padding, valid);
+        if (my_batch(j)) {
+            int Tb = batch_fill(enc, idx, nb, 0, pad_id, ids, lens, NULL, NULL);
+            model_forward(m, ids, lens, nb, Tb, NULL, NULL, NULL, 0);
+            calib_set_add_forward(set, m, lens, nb, Tb, include_padding, valid);
+        }
         done += nb;
         progress_update(&pr, done);
     }
     progress_end(&pr);
+    calib_set_reduce(set);
     free(ids); free(lens); free(valid);
     batch_sampler_free(&bs);
     record_hash(set, m);

@@ -68,6 +68,12 @@ int calib_set_run_text(CalibSet *set, Model *m, const text_stream *ts, int T, in
 int calib_set_run_examples(CalibSet *set, Model *m, const ds_encoded *enc, int64_t n, uint64_t seed, int batch,
                            int pad_id, int include_padding, qp_status *st);
 
+// Data parallel: the run functions below deal their batches out over the MPI ranks (batch j to
+// rank j mod size) and end with calib_set_reduce, so every rank returns the statistics of all
+// n samples, equal to a single process's up to float64 summation order. Under MPI they take an
+// empty set (the closing sum would count earlier contents once per rank).
+void calib_set_reduce(CalibSet *set);
+
 // Does m compute the full-precision function (no packed base, every adapter B zero)?
 int calib_model_is_full_precision(const Model *m);
 #endif

@@ -4,6 +4,7 @@
 // Tested by tests/test_init_cli.sh.
 #include "checkpoints/stats.h"
 #include "core/check.h"
+#include "core/dist.h"
 #include "data/batch.h"
 #include "init/calibrate.h"
 #include "trainer/calib_cli.h"
@@ -76,7 +77,7 @@ int cmd_calibrate(int argc, char **argv) {
         task_free(&td);
     }
     double secs = qp_now() - t0;
-    if (stats_save(out, &set, &st)) qp_die("%s", st.msg);
+    if (dist_is_root() && stats_save(out, &set, &st)) qp_die("%s", st.msg);  // every rank holds the summed set
     const CalibStats *c0 = set.s[0];
     printf("calibrated %s: %lld samples (%s), %lld rows per input, %d layers x %d inputs, xtx %s, padding %s, "
            "%.2f s -> %s\n", set.source, (long long)set.samples, set.data, (long long)c0->count, set.n_layers,

@@ -4,6 +4,7 @@
 // as TSV `index<TAB>prediction` in dev-file order. Tested by tests/test_train.sh and
 // tests/test_qer_train.sh (a merged model.qm scored without a checkpoint).
 #include "core/check.h"
+#include "core/dist.h"
 #include "core/la.h"
 #include "trainer/evaluate.h"
 #include "trainer/options.h"
@@ -93,7 +94,7 @@ int cmd_eval(int argc, char **argv) {
     eval_buffers_alloc(&eb, batch, T, td.dev.n);
     EvalResult r;
     evaluate(&m, &td, &td.dev, &eb, 1, &r);
-    if (preds) write_predictions(preds, &td, &eb);
+    if (preds && dist_is_root()) write_predictions(preds, &td, &eb);
     char js[1024];
     eval_result_json(&r, &td, js, sizeof js);
     if (ckpt) printf("task %s, %zu examples, checkpoint %s (step %lld)\n", td.name, r.n, ckpt, (long long)meta.step);

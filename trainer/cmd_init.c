@@ -5,6 +5,7 @@
 // Tested by tests/test_init_cli.sh.
 #include "checkpoints/checkpoint.h"
 #include "core/check.h"
+#include "core/dist.h"
 #include "init/init_model.h"
 #include "init/stream_init.h"
 #include "model/qmodel.h"
@@ -142,7 +143,7 @@ int cmd_init(int argc, char **argv) {
     snprintf(calib, sizeof calib, "%s", !needs ? "none" : stats_path ? stats_path : text);
     if (ckpt_extra_set(&meta, "command", cmdline, &st) || ckpt_extra_set(&meta, "calibration", calib, &st))
         qp_die("%s", st.msg);
-    if (ckpt_save(out, &m, &meta, NULL, NULL, 0, rep.base_changed, &st)) qp_die("%s", st.msg);
+    if (dist_is_root() && ckpt_save(out, &m, &meta, NULL, NULL, 0, rep.base_changed, &st)) qp_die("%s", st.msg);
     quant_format_name(&fmt, fmtname, sizeof fmtname);
     printf("init %s rank %d alpha %g format %s (%.3f bits/weight): %.2f s, base %s -> %s\n", init_method_name(meth),
            rank, alpha, fmtname, rep.bits_per_weight, rep.seconds,

@@ -1,6 +1,7 @@
 // trainer/evaluate.c — see evaluate.h.
 #include "trainer/evaluate.h"
 #include "core/check.h"
+#include "core/dist.h"
 #include "core/progress.h"
 #include "data/batch.h"
 #include <math.h>
@@ -19,11 +20,12 @@ void eval_buffers_alloc(EvalBuffers *eb, int B, int T, size_t n_examples) {
     eb->scores = xmalloc((size_t)B * sizeof(float));
     eb->pred = xmalloc((n_examples ? n_examples : 1) * sizeof(int));
     eb->pred_score = xmalloc((n_examples ? n_examples : 1) * sizeof(float));
+    eb->gather = dist_size() > 1 ? xmalloc((n_examples ? n_examples : 1) * sizeof(double)) : NULL;
 }
 
 void eval_buffers_free(EvalBuffers *eb) {
     free(eb->ids); free(eb->inputs); free(eb->targets); free(eb->lens); free(eb->labels);
-    free(eb->scores); free(eb->pred); free(eb->pred_score);
+    free(eb->scores); free(eb->pred); free(eb->pred_score); free(eb->gather);
     memset(eb, 0, sizeof *eb);
 }
 
@@ -113,28 +115,50 @@ static int *eval_order(const TaskData *td, const ds_encoded *split) {
     return order;
 }
 
+// Data parallel: each example's prediction was made by one rank (mine: the examples this rank
+// scored); the others hold zeros there in the gather buffer, so the sum over ranks is every
+// prediction, exactly.
+static void gather_predictions(const TaskData *td, size_t n, const int *mine, size_t n_mine, EvalBuffers *eb) {
+    if (td->head == HEAD_LM || !eb->gather) return;
+    const int cls = td->head == HEAD_CLASSIFY;
+    memset(eb->gather, 0, n * sizeof *eb->gather);
+    for (size_t j = 0; j < n_mine; j++) {
+        size_t i = (size_t)mine[j];
+        eb->gather[i] = cls ? (double)eb->pred[i] : (double)eb->pred_score[i];
+    }
+    dist_sum_double(eb->gather, n);
+    for (size_t i = 0; i < n; i++) {
+        if (cls) eb->pred[i] = (int)eb->gather[i];
+        else eb->pred_score[i] = (float)eb->gather[i];
+    }
+}
+
 void evaluate(Model *m, const TaskData *td, const ds_encoded *split, EvalBuffers *eb, int show_progress,
               EvalResult *r) {
     QP_ASSERT(split->n <= eb->cap);
     memset(r, 0, sizeof *r);
+    size_t lo, hi;
+    dist_share(split->n, dist_rank(), dist_size(), &lo, &hi);
     qp_progress pr;
-    progress_start(&pr, "eval", (int64_t)split->n);
+    progress_start(&pr, "eval", (int64_t)(hi - lo));
     if (!show_progress) pr.tty = 0;
+    // Each rank scores its share of the length order (dist_share: all of it in one process).
     int *order = eval_order(td, split);
-    double sum = 0;
-    size_t units = 0;
-    for (size_t i0 = 0; i0 < split->n;) {
-        int nb = (int)(split->n - i0 < (size_t)eb->B ? split->n - i0 : (size_t)eb->B);
+    double sums[2] = {0, 0};  // loss summed over scored units, units
+    for (size_t i0 = lo; i0 < hi;) {
+        int nb = (int)(hi - i0 < (size_t)eb->B ? hi - i0 : (size_t)eb->B);
         size_t u;
-        sum += eval_batch(m, td, split, order + i0, nb, eb, &u);
-        units += u;
+        sums[0] += eval_batch(m, td, split, order + i0, nb, eb, &u);
+        sums[1] += (double)u;
         i0 += (size_t)nb;
-        progress_update(&pr, (int64_t)i0);
+        progress_update(&pr, (int64_t)(i0 - lo));
     }
     progress_end(&pr);
+    dist_sum_double(sums, 2);
+    gather_predictions(td, split->n, order + lo, hi - lo, eb);
     free(order);
     r->n = split->n;
-    r->loss = units ? sum / (double)units : 0;
+    r->loss = sums[1] > 0 ? sums[0] / sums[1] : 0;
     fill_metrics(td, split, eb, r);
 }
 

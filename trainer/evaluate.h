@@ -21,13 +21,16 @@ typedef struct {
     int *ids, *lens, *labels, *targets, *inputs, *pred;
     float *scores, *pred_score;
     size_t cap;                 // examples the prediction arrays hold
+    double *gather;             // (cap) predictions of every rank, summed (data parallel)
 } EvalBuffers;
 
 void eval_buffers_alloc(EvalBuffers *eb, int B, int T, size_t n_examples);
 void eval_buffers_free(EvalBuffers *eb);
 
 // Evaluate m (whose arena must hold (eb->B, eb->T)) on split. Predictions per example land in
-// eb->pred (class) / eb->pred_score (regression). show_progress: bar on a TTY.
+// eb->pred (class) / eb->pred_score (regression). show_progress: bar on a TTY. Under mpirun the
+// examples are dealt out in contiguous shares, and the loss sums and predictions are summed over
+// the ranks, so every rank returns the whole split's result.
 void evaluate(Model *m, const TaskData *td, const ds_encoded *split, EvalBuffers *eb, int show_progress,
               EvalResult *out);
 // Write the result as a JSON object {"loss":..., "accuracy":..., ...} into buf.

@@ -1,6 +1,7 @@
-// trainer/main.c — the qpeft CLI entry: picks OpenBLAS kernels, dispatches verbs.
+// trainer/main.c — the qpeft CLI entry: picks OpenBLAS kernels, starts MPI under mpirun, dispatches verbs.
 // Tested by tests/test_cli.sh.
 #include "core/check.h"
+#include "core/dist.h"
 #include "core/la.h"
 #include "trainer/verbs.h"
 #include <stdio.h>
@@ -54,6 +55,45 @@ static void die_with_parent(void) {
     if (getppid() != (pid_t)atol(ppid)) _exit(1);  // the parent is already gone
 }
 
+// Under mpirun: rank 0 alone speaks (stdout and info lines; errors are printed by whichever rank
+// meets them), and each rank takes its share of the cores unless the user chose a thread count
+// (OMP_NUM_THREADS / OPENBLAS_NUM_THREADS, or a verb's --threads later).
+static void start_ranks(int *argc, char ***argv) {
+    dist_init(argc, argv);
+    if (dist_size() == 1) return;
+    if (dist_rank() > 0) {
+        qp_quiet = 1;
+        if (!freopen("/dev/null", "w", stdout)) qp_die("cannot silence stdout of rank %d", dist_rank());
+    }
+    if (!getenv("OMP_NUM_THREADS") && !getenv("OPENBLAS_NUM_THREADS")) {
+        int per = (int)sysconf(_SC_NPROCESSORS_ONLN) / dist_local_size();
+        la_set_threads(per > 0 ? per : 1);
+    }
+}
+
+// Verbs that run under mpirun (docs/distributed.md); the others would have every rank write the
+// same files, so they refuse with one line.
+static const char *const mpi_verbs[] = {"train", "eval", "calibrate", "init", "info"};
+
+static void check_mpi_verb(const char *name) {
+    if (dist_size() == 1) return;
+    for (size_t i = 0; i < sizeof mpi_verbs / sizeof mpi_verbs[0]; i++)
+        if (!strcmp(name, mpi_verbs[i])) return;
+    qp_die("qpeft %s runs in one process; start it without mpirun (under mpirun: train, eval, calibrate, init, info)",
+           name);
+}
+
+static int run_verb(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return 0; }
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (!strcmp(argv[1], verbs[i].name)) {
+            check_mpi_verb(argv[1]);
+            return verbs[i].run(argc, argv);
+        }
+    qp_die("unknown verb '%s' (try 'qpeft --help')", argv[1]);
+}
+
 int main(int argc, char **argv) {
     // Past a file-size limit (ulimit -f) the kernel's default is to kill us with SIGXFSZ; ignored,
     // the write fails with EFBIG instead and the writer reports it in one line, keeping the
@@ -63,9 +103,8 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) if (!strcmp(argv[i], "--verbose")) qp_verbose = 1;
     la_select_kernels(argv);
     argc = take_globals(argc, argv);
-    if (argc < 2) { usage(stderr); return 2; }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return 0; }
-    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-        if (!strcmp(argv[1], verbs[i].name)) return verbs[i].run(argc, argv);
-    qp_die("unknown verb '%s' (try 'qpeft --help')", argv[1]);
+    start_ranks(&argc, &argv);
+    int rc = run_verb(argc, argv);
+    dist_finalize();
+    return rc;
 }

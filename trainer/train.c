@@ -1,6 +1,7 @@
 // trainer/train.c — see train.h.
 #include "trainer/train.h"
 #include "core/check.h"
+#include "core/dist.h"
 #include "data/batch.h"
 #include "optim/clip.h"
 #include "trainer/evaluate.h"
@@ -31,6 +32,8 @@ typedef struct {
     int tty, line_open;        // stderr is a terminal (and not --quiet); a status line is pending
     char path[4200];
     double t_start;
+    int rank, size;            // data parallel (core/dist.h): this rank of `size`; 0 of 1 alone
+    double grad_unit;          // m->grads holds the step's gradient in units of grad_unit (0: empty)
 } Trainer;
 
 static const char *out_path(Trainer *t, const char *name) {
@@ -69,6 +72,10 @@ static void setup(Trainer *t) {
     const TrainConfig *tc = t->tc;
     const TaskData *td = t->td;
     qp_status st = {0};
+    t->rank = dist_rank();
+    t->size = dist_size();
+    if (tc->batch % t->size != 0)
+        qp_die("--batch %d is the global batch and must divide evenly over the %d MPI ranks", tc->batch, t->size);
     if (batch_sampler_init(&t->sampler, &td->train, tc->batch, 1, tc->bucket, tc->seed, &st) != 0) qp_die("%s", st.msg);
     t->total_steps = tc->max_steps > 0 ? tc->max_steps : steps_per_epoch(t) * tc->epochs;
     t->eval_every = tc->eval_every;
@@ -124,7 +131,9 @@ static void fill_meta(Trainer *t, ckpt_meta *meta) {
         qp_die("%s", st.msg);
 }
 
+// Rank 0 alone writes checkpoints: every rank holds the same parameters and optimizer state.
 static void save(Trainer *t, const char *name) {
+    if (t->rank != 0) return;
     ckpt_meta meta;
     fill_meta(t, &meta);
     qp_status st = {0};
@@ -179,13 +188,35 @@ static int next_batch(Trainer *t, const int **idx) {
     return nb;
 }
 
-// Forward + backward of one micro-batch; returns its loss and adds its real tokens to *tokens.
+// Before backward adds a share of weight w (its mean gradient times w is its part of the batch
+// mean), bring the accumulated gradient into units of w: then G·unit stays the true sum. A
+// single process and equal shares keep one unit for the whole step and never rescale.
+static void use_grad_unit(Trainer *t, double w) {
+    if (w == t->grad_unit) return;
+    if (t->grad_unit != 0) {
+        float f = (float)(t->grad_unit / w);
+        for (size_t i = 0; i < t->m->n_params; i++) t->m->grads[i] *= f;
+    }
+    t->grad_unit = w;
+}
+
+// Forward + backward of this rank's share of one micro-batch: the batch of the single-process
+// order, dealt out in contiguous shares (core/dist.h). Returns the share's loss times its weight
+// (share rows / batch rows), so the sum over ranks is the batch's mean loss, and adds the share's
+// real tokens to *tokens.
 static double micro_step(Trainer *t, int64_t *tokens) {
     const TaskData *td = t->td;
     Model *m = t->m;
-    const int *idx;
-    int nb = next_batch(t, &idx);
-    // Dropout masks are keyed by (seed, optimizer step, example): see ModelTrainStep.
+    const int *all;
+    int n_all = next_batch(t, &all);
+    size_t lo, hi;
+    dist_share((size_t)n_all, t->rank, t->size, &lo, &hi);
+    const int *idx = all + lo, nb = (int)(hi - lo);
+    if (nb == 0) return 0;  // a short last batch with fewer rows than ranks
+    const double w = (double)nb / n_all;
+    use_grad_unit(t, w);
+    // Dropout masks are keyed by (seed, optimizer step, example): see ModelTrainStep. The keys are
+    // the examples' dataset indices, so a data-parallel rank drops exactly what one process would.
     const ModelTrainStep tr = {(float)t->tc->dropout, t->tc->seed * 0x9e3779b97f4a7c15ULL + 1, (uint64_t)t->step, idx};
     if (td->head == HEAD_LM) {
         int T = td->seq_len;
@@ -197,7 +228,7 @@ static double micro_step(Trainer *t, int64_t *tokens) {
         *tokens += (int64_t)nb * T;
         double loss = model_forward(m, t->inputs, NULL, nb, T, t->targets, NULL, NULL, &tr);
         if (isfinite(loss)) model_backward(m, t->inputs, NULL, nb, T, t->targets, NULL, NULL, &tr);
-        return loss;
+        return w * loss;
     }
     int T = batch_fill(&td->train, idx, nb, 0, 0, t->ids, t->lens, t->labels, t->scores);
     for (int b = 0; b < nb; b++) *tokens += t->lens[b];
@@ -205,7 +236,7 @@ static double micro_step(Trainer *t, int64_t *tokens) {
     const float *sc = td->head == HEAD_REGRESS ? t->scores : NULL;
     double loss = model_forward(m, t->ids, t->lens, nb, T, NULL, lab, sc, &tr);
     if (isfinite(loss)) model_backward(m, t->ids, t->lens, nb, T, NULL, lab, sc, &tr);
-    return loss;
+    return w * loss;
 }
 
 typedef struct { double loss, lr, grad_norm; int64_t tokens; } StepStats;
@@ -219,8 +250,10 @@ static void stop_nonfinite(Trainer *t, const char *what) {
 
 // Test-only fault injection: QPEFT_FAULT_NAN_STEP=k poisons one trainable weight just before
 // step k, so tests can check that the failure is caught at that very step and nothing is saved.
+// Under mpirun, QPEFT_FAULT_RANK=r poisons rank r alone (a rank that fails on its own).
 static void inject_fault(Trainer *t) {
-    const char *env = getenv("QPEFT_FAULT_NAN_STEP");
+    const char *env = getenv("QPEFT_FAULT_NAN_STEP"), *rank = getenv("QPEFT_FAULT_RANK");
+    if (rank && atoi(rank) != t->rank) return;
     if (env && atoll(env) == t->step + 1 && t->m->n_params) t->m->params[0] = NAN;
 }
 
@@ -229,14 +262,23 @@ static StepStats train_step(Trainer *t) {
     StepStats s = {0};
     int K = t->tc->grad_accum;
     model_zero_grad(m);
+    t->grad_unit = 0;
     inject_fault(t);
     for (int k = 0; k < K; k++) {
         double l = micro_step(t, &s.tokens);
         if (!isfinite(l)) stop_nonfinite(t, "loss");
         s.loss += l / K;
     }
+    if (t->grad_unit != 0 && t->grad_unit != 1)
+        for (size_t i = 0; i < m->n_params; i++) m->grads[i] *= (float)t->grad_unit;
     if (K > 1)
         for (size_t i = 0; i < m->n_params; i++) m->grads[i] /= (float)K;
+    // Data parallel: the one exchange of the step, then every rank clips and updates alike.
+    dist_sum_float(m->grads, m->n_params);
+    double sums[2] = {s.loss, (double)s.tokens};
+    dist_sum_double(sums, 2);
+    s.loss = sums[0];
+    s.tokens = (int64_t)sums[1];
     if (clip_grad_nonfinite(m->grads, m->n_params)) stop_nonfinite(t, "gradient");
     s.grad_norm = clip_grad_norm(m->grads, m->n_params, t->tc->clip);
     s.lr = t->tc->lr * sched_lambda(&t->sched, t->adam.t);
@@ -248,6 +290,7 @@ static StepStats train_step(Trainer *t) {
 // ---- logging and evaluation ---------------------------------------------------------------
 
 static void log_step(Trainer *t, const StepStats *s, double dt) {
+    if (!t->log) return;  // ranks other than 0
     double tps = dt > 0 ? (double)s->tokens / dt : 0;
     fprintf(t->log, "{\"step\": %lld, \"epoch\": %d, \"loss\": %.6g, \"lr\": %.6g, \"grad_norm\": %.6g, "
             "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
@@ -278,8 +321,10 @@ static void run_eval(Trainer *t) {
     evaluate(t->m, t->td, &t->td->dev, &t->eb, 1, &r);
     char js[1024];
     eval_result_json(&r, t->td, js, sizeof js);
-    fprintf(t->log, "{\"step\": %lld, \"epoch\": %d, \"eval\": %s}\n", (long long)t->step, t->epoch, js);
-    fflush(t->log);
+    if (t->log) {
+        fprintf(t->log, "{\"step\": %lld, \"epoch\": %d, \"eval\": %s}\n", (long long)t->step, t->epoch, js);
+        fflush(t->log);
+    }
     qp_info("eval step %lld: %s", (long long)t->step, js);
     if (r.main > t->best_main || t->best_step < 0) {
         t->best_main = r.main;
@@ -300,14 +345,19 @@ int train_run(const TrainConfig *tc, Model *m, const TaskData *td) {
     Trainer t;
     memset(&t, 0, sizeof t);
     t.tc = tc; t.m = m; t.td = td;
-    qp_mkdir_p(tc->out_dir);
     setup(&t);
+    if (t.rank == 0) qp_mkdir_p(tc->out_dir);
     if (tc->resume) resume(&t);
     else batch_sampler_set_epoch(&t.sampler, 0);
-    qp_write_text_atomic(out_path(&t, "config.json"), tc->config_json);
-    t.log = xfopen(out_path(&t, "log.jsonl"), tc->resume ? "a" : "w");
+    if (t.rank == 0) {  // rank 0 alone writes the run directory
+        qp_write_text_atomic(out_path(&t, "config.json"), tc->config_json);
+        t.log = xfopen(out_path(&t, "log.jsonl"), tc->resume ? "a" : "w");
+    }
     qp_info("training %lld steps (%lld per epoch), %zu trainable floats, %zu train / %zu dev examples",
             (long long)t.total_steps, (long long)steps_per_epoch(&t), m->n_params, td->train.n, td->dev.n);
+    if (t.size > 1)
+        qp_info("data parallel: %d MPI ranks x %d examples of the global batch %d; %zu bytes reduced per step",
+                t.size, tc->batch / t.size, tc->batch, m->n_params * sizeof(float));
     t.t_start = qp_now();
     t.tty = !qp_quiet && isatty(2);
     while (t.step < t.total_steps) {
