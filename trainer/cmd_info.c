@@ -3,6 +3,7 @@
 #include "core/check.h"
 #include "core/la.h"
 #include "model/model.h"
+#include "model/qmodel.h"
 #include "trainer/options.h"
 #include "trainer/session.h"
 #include "trainer/verbs.h"
@@ -15,7 +16,16 @@ int cmd_info(int argc, char **argv) {
     };
     opts_parse("info", "--model M", opts, 1, argc, argv, 2);
     ModelConfig c; ModelWeights w;
-    session_load_weights(model, &c, &w);
+    WeightsSource *src = NULL;
+    qp_status st = {0};
+    if (model && !qmodel_is_file(model) && weights_source_open(model, &c, &src, &st) == 0) {
+        // The linears are read for the hash only, one at a time (issue 12): no fp32 copy of them.
+        WeightsPack hash_only = {NULL, (1u << LIN_COUNT) - 1, NULL};
+        if (weights_source_load(src, &c, &w, &hash_only, &st)) qp_die("%s", st.msg);
+        weights_source_close(src);
+    } else {
+        session_load_weights(model, &c, &w);
+    }
     int hs = config_head_size(&c);
     size_t lin = (size_t)c.n_layers * ((size_t)c.dim * c.n_heads * hs * 2 + (size_t)c.dim * c.n_kv_heads * hs * 2 +
                                        (size_t)c.dim * c.hidden_dim * 3);
