@@ -76,7 +76,7 @@ DEPS_PKGS      := libopenblas-openmp-dev liblapacke-dev libdnnl-dev libhdf5-dev 
 TEST_DEPS_PKGS := python3-torch python3-numpy python3-sentencepiece python3-h5py clang libclang-rt-14-dev valgrind
 
 .DEFAULT_GOAL := all
-.PHONY: all deps test-deps test asan fuzz fuzz-bin valgrind demo bench clean check-build
+.PHONY: all deps test-deps test asan fuzz fuzz-bin valgrind demo bench bench-scale clean check-build
 all: $(BUILD)/qpeft $(BUILD)/libqpeft.a
 
 $(BUILD)/libqpeft.a: $(LIB_OBJ)
@@ -182,6 +182,12 @@ demo: deps
 bench: test-deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@BUILD=$(BUILD) bash bench/run.sh
+
+# Real shapes (issue 12; not in CI): random tinyllama-1.1b / llama2-7b checkpoints generated in a
+# temporary directory, the issue's commands timed, the Scale table printed (docs/results.md).
+bench-scale: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/gen_model
+	@BUILD=$(BUILD) bash bench/scale.sh
 
 clean:
 	rm -rf build build-asan build-fuzz build-vg

@@ -36,6 +36,13 @@ int la_dgesdd(int m, int n, double *a, double *s, double *U, double *Vt, qp_stat
     return 0;
 }
 
+void la_dsyrk_ata(int n, int k, const double *A, double *C) {
+    if (n == 0 || k == 0) return;
+    cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, n, k, 1.0, A, n, 1.0, C, n);
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) C[(size_t)i * n + j] = C[(size_t)j * n + i];
+}
+
 int la_dpotrf_lower(int n, double *a, qp_status *st) {
     lapack_int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', n, a, n);
     if (info > 0) return 1;

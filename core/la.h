@@ -20,6 +20,9 @@ int la_dsyevd(int n, double *a, double *w, qp_status *st);
 // p = min(m,n), singular values descending (dgesdd). Returns 0 or -1.
 int la_dgesdd(int m, int n, double *a, double *s, double *U, double *Vt, qp_status *st);
 
+// C (n,n) += Aᵀ·A for A (k,n) row-major, both triangles of C updated (dsyrk on the lower
+// triangle, then mirrored): half the flops of the equivalent dgemm.
+void la_dsyrk_ata(int n, int k, const double *A, double *C);
 // Cholesky factor of a symmetric positive-definite (n,n) row-major matrix: on success the lower
 // triangle of a holds L with a = L·Lᵀ (the strict upper triangle is zeroed). Returns 0, or 1
 // when a is not positive definite (a is then undefined), or -1 on any other failure.

@@ -76,6 +76,28 @@ void calib_batches_free(CalibBatches *cb) {
     memset(cb, 0, sizeof *cb);
 }
 
+int calib_set_run_batches(CalibSet *set, Model *m, const CalibBatches *cb, qp_status *st) {
+    if (!calib_model_is_full_precision(m))
+        return qp_fail(st, "calibration needs the full-precision model (no packed base, zero adapters)");
+    int maxB = 1, maxT = 1;
+    for (int b = 0; b < cb->n; b++) {
+        if (cb->nb[b] > maxB) maxB = cb->nb[b];
+        if (cb->T[b] > maxT) maxT = cb->T[b];
+    }
+    if (m->max_B < maxB || m->max_T < maxT) model_alloc_acts(m, maxB, maxT);
+    unsigned char *valid = xmalloc((size_t)maxB * maxT);
+    for (int b = 0; b < cb->n; b++) {
+        model_forward(m, cb->ids[b], cb->lens[b], cb->nb[b], cb->T[b], NULL, NULL, NULL, 0);
+        calib_set_add_forward(set, m, cb->lens[b], cb->nb[b], cb->T[b], cb->include_padding, valid);
+    }
+    free(valid);
+    set->samples += cb->samples;
+    set->seq_len = cb->seq_len;
+    set->include_padding = cb->include_padding;
+    snprintf(set->source, sizeof set->source, "%s", cb->source);
+    return 0;
+}
+
 // Layer l's norms and seven linears, fp32, into the one-layer model's weights.
 static int read_layer(const Model *m, WeightsSource *src, int l, ModelWeights *w1, qp_status *st) {
     const ModelConfig *c = &m->cfg;

@@ -33,6 +33,9 @@ int calib_batches_text(CalibBatches *cb, const text_stream *ts, int T, int64_t f
 int calib_batches_examples(CalibBatches *cb, const ds_encoded *enc, int64_t n, uint64_t seed, int batch, int pad_id,
                            int include_padding, qp_status *st);
 void calib_batches_free(CalibBatches *cb);
+// The whole-model calibration over these batches (m full precision, as calib_set_run_text):
+// model_forward and calib_set_add_forward per batch; records samples, seq_len, source.
+int calib_set_run_batches(CalibSet *set, Model *m, const CalibBatches *cb, qp_status *st);
 
 typedef struct {
     int sequential;          // 1: layer l+1 sees the quantized, initialised layers 0..l

@@ -614,10 +614,5 @@ done:
 }
 
 int weights_load_hf(const char *dir, ModelConfig *c, ModelWeights *w, qp_status *st) {
-    WeightsSource *src;
-    memset(w, 0, sizeof *w);
-    if (weights_hf_open(dir, c, &src, st)) return -1;
-    int rc = weights_source_load(src, c, w, NULL, st);
-    weights_source_close(src);
-    return rc;
+    return weights_load_via(weights_hf_open, dir, c, w, NULL, st);
 }

@@ -183,10 +183,5 @@ int weights_llama2c_open(const char *path, ModelConfig *c, WeightsSource **out, 
 }
 
 int weights_load_llama2c(const char *path, ModelConfig *c, ModelWeights *w, qp_status *st) {
-    WeightsSource *src;
-    memset(w, 0, sizeof *w);
-    if (weights_llama2c_open(path, c, &src, st)) return -1;
-    int rc = weights_source_load(src, c, w, NULL, st);
-    weights_source_close(src);
-    return rc;
+    return weights_load_via(weights_llama2c_open, path, c, w, NULL, st);
 }

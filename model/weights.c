@@ -217,14 +217,19 @@ int weights_source_load(WeightsSource *src, const ModelConfig *c, ModelWeights *
     return 0;
 }
 
-int model_load_weights_packed(const char *path, ModelConfig *c, ModelWeights *w, const WeightsPack *pack,
-                              qp_status *st) {
+int weights_load_via(weights_open_fn open_fn, const char *path, ModelConfig *c, ModelWeights *w, const WeightsPack *pack,
+                     qp_status *st) {
     WeightsSource *src;
     memset(w, 0, sizeof *w);
-    if (weights_source_open(path, c, &src, st)) return -1;
+    if (open_fn(path, c, &src, st)) return -1;
     int rc = weights_source_load(src, c, w, pack, st);
     weights_source_close(src);
     return rc;
+}
+
+int model_load_weights_packed(const char *path, ModelConfig *c, ModelWeights *w, const WeightsPack *pack,
+                              qp_status *st) {
+    return weights_load_via(weights_source_open, path, c, w, pack, st);
 }
 
 int weights_pread_exact(int fd, void *p, size_t n, size_t off, const char *path, qp_status *st) {

@@ -4,6 +4,7 @@
 #define QP_MODEL_WEIGHTS_INTERNAL_H
 #include <stddef.h>
 #include "core/status.h"
+#include "model/weights.h"
 
 // Fail with "<path>: finite values in <tensor>, found <nan|inf> at layer l, element i" when
 // x[0..n) holds a NaN or infinity. per_layer > 0 splits the index into (layer, element).
@@ -21,6 +22,10 @@ struct WeightsSource {
     void *impl;
 };
 int weights_hf_open(const char *dir, ModelConfig *c, WeightsSource **out, qp_status *st);
+// open + weights_source_load + close, with the given opener.
+typedef int (*weights_open_fn)(const char *path, ModelConfig *c, WeightsSource **out, qp_status *st);
+int weights_load_via(weights_open_fn open_fn, const char *path, ModelConfig *c, ModelWeights *w, const WeightsPack *pack,
+                     qp_status *st);
 int weights_llama2c_open(const char *path, ModelConfig *c, WeightsSource **out, qp_status *st);
 // In-place little-endian -> host conversion of n 32-bit words (a no-op on little-endian hosts).
 void weights_le32_to_host(void *p, size_t n);

@@ -3,12 +3,14 @@
 #include "core/check.h"
 #include "core/la.h"
 #include "model/model.h"
+#include "model/load_gguf.h"
+#include "model/qmodel.h"
 #include "trainer/options.h"
 #include "trainer/session.h"
-#include "model/qmodel.h"
 #include "trainer/verbs.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cmd_info(int argc, char **argv) {
     const char *model = NULL;
@@ -17,7 +19,17 @@ int cmd_info(int argc, char **argv) {
     };
     opts_parse("info", "--model M", opts, 1, argc, argv, 2);
     Session ses;
-    session_open(&ses, model, NULL, SESSION_PACKED);
+    memset(&ses, 0, sizeof ses);
+    WeightsSource *src = NULL;
+    qp_status st = {0};
+    if (model && !qmodel_is_file(model) && !gguf_is_file(model) && weights_source_open(model, &ses.cfg, &src, &st) == 0) {
+        // The linears are read for the hash only, one at a time (issue 12): no fp32 copy of them.
+        WeightsPack hash_only = {NULL, (1u << LIN_COUNT) - 1, NULL};
+        if (weights_source_load(src, &ses.cfg, &ses.w, &hash_only, &st)) qp_die("%s", st.msg);
+        weights_source_close(src);
+    } else {
+        session_open(&ses, model, NULL, SESSION_PACKED);
+    }
     ModelConfig c = ses.cfg; ModelWeights w = ses.w;
     QuantTensor **qbase = ses.qbase;
     int hs = config_head_size(&c);

@@ -54,55 +54,49 @@ static train_kind resolve_mode(const SetupRequest *rq, int quantized, Setup *su)
     qp_die("--mode must be full, lora or qpeft, got '%s'", mode);
 }
 
-// Statistics for the error-fitting initialisers: a saved file, a text file (128 windows of the
-// model's context), or by default the task's own training split (padding excluded), with the
-// defaults of trainer/calib_cli.h.
+// The calibration samples of the error-fitting initialisers: 128 windows of the model's context
+// from a text file, or by default 128 of the task's own training examples (padding excluded).
+static void calib_samples(const SetupRequest *rq, Setup *su, CalibBatches *cb) {
+    qp_status st = {0};
+    int rc;
+    if (rq->calib_text) {
+        text_stream ts;
+        calibcli_text_load(&ts, rq->calib_text, su->tok);
+        int T = calibcli_seq_len(&su->model.cfg, 0);
+        int64_t n = text_n_windows(&ts, T) < CALIB_SAMPLES ? text_n_windows(&ts, T) : CALIB_SAMPLES;
+        if (n < 1) qp_die("%s: too short for one calibration window of %d tokens", rq->calib_text, T);
+        rc = calib_batches_text(cb, &ts, T, 0, n, CALIB_TEXT_BATCH, &st);
+        text_free(&ts);
+    } else {
+        if (su->task.train.n == 0) qp_die("--init %s needs calibration: give --calib-text FILE or --calib-stats H5", rq->init);
+        rc = calib_batches_examples(cb, &su->task.train, CALIB_SAMPLES, rq->seed, CALIB_EXAMPLE_BATCH, batch_pad_id(su->tok), 0, &st);
+        snprintf(cb->source, sizeof cb->source, "task:%s", su->task.name);
+    }
+    if (rc != 0) qp_die("calibration: %s", st.msg);
+}
+
+// Statistics for the error-fitting initialisers over the fp32 model: a saved file, or the samples above.
 static void calibrate(const SetupRequest *rq, Setup *su, int need_xtx, CalibSet *set) {
     Model *m = &su->model;
     if (rq->calib_stats) {
         calibcli_load_stats(set, rq->calib_stats, &m->cfg, su->model_hash, need_xtx);
         return;
     }
-    if (rq->calib_text) {
-        text_stream ts;
-        calibcli_text_load(&ts, rq->calib_text, su->tok);
-        int T = calibcli_seq_len(&m->cfg, 0);
-        int64_t n = text_n_windows(&ts, T) < CALIB_SAMPLES ? text_n_windows(&ts, T) : CALIB_SAMPLES;
-        if (n < 1) qp_die("%s: too short for one calibration window of %d tokens", rq->calib_text, T);
-        calibcli_run_text(set, m, &ts, rq->calib_text, T, n, CALIB_TEXT_BATCH, need_xtx);
-        text_free(&ts);
-    } else {
-        if (su->task.train.n == 0) qp_die("--init %s needs calibration: give --calib-text FILE or --calib-stats H5", rq->init);
-        qp_status st = {0};
-        calib_set_init(set, &m->cfg, need_xtx);
-        if (calib_set_run_examples(set, m, &su->task.train, CALIB_SAMPLES, rq->seed, CALIB_EXAMPLE_BATCH,
-                                   batch_pad_id(su->tok), 0, &st) != 0)
-            qp_die("calibration: %s", st.msg);
-    }
+    qp_status st = {0};
+    CalibBatches cb;
+    calib_samples(rq, su, &cb);
+    calib_set_init(set, &m->cfg, need_xtx);
+    if (calib_set_run_batches(set, m, &cb, &st) != 0) qp_die("calibration: %s", st.msg);
+    calib_batches_free(&cb);
     snprintf(set->model_hash, sizeof set->model_hash, "%s", su->model_hash);
 }
 
-// Layer-streamed calibration + init over a model without fp32 linears: the same samples
-// calibrate() would use (text windows, else the task's training examples).
+// Layer-streamed calibration + init over a model without fp32 linears, on the same samples.
 static void init_streamed(const SetupRequest *rq, Setup *su, const InitModelOptions *o, InitModelReport *rep) {
     qp_status st = {0};
-    Model *m = &su->model;
     CalibBatches cb;
-    int rc;
-    if (rq->calib_text) {
-        text_stream ts;
-        if (text_load(&ts, rq->calib_text, su->tok, &st) != 0) qp_die("%s", st.msg);
-        int T = m->cfg.max_seq_len;
-        int64_t n = text_n_windows(&ts, T) < 128 ? text_n_windows(&ts, T) : 128;
-        if (n < 1) qp_die("%s: too short for one calibration window of %d tokens", rq->calib_text, T);
-        rc = calib_batches_text(&cb, &ts, T, 0, n, 8, &st);
-        text_free(&ts);
-    } else {
-        if (su->task.train.n == 0) qp_die("--init %s needs calibration: give --calib-text FILE or --calib-stats H5", rq->init);
-        rc = calib_batches_examples(&cb, &su->task.train, 128, rq->seed, 16, batch_pad_id(su->tok), 0, &st);
-    }
-    if (rc != 0) qp_die("calibration: %s", st.msg);
-    if (init_model_streamed(m, su->source, o, &cb, NULL, rep, &st) != 0) qp_die("--init %s: %s", su->init_name, st.msg);
+    calib_samples(rq, su, &cb);
+    if (init_model_streamed(&su->model, su->source, o, &cb, NULL, rep, &st) != 0) qp_die("--init %s: %s", su->init_name, st.msg);
     calib_batches_free(&cb);
 }
 
