@@ -144,6 +144,16 @@ out=$(cmp_runs "1->2" "$W/t1" "$W/r12" 11 2>&1) && pass "resume 1 -> 2 ranks con
 out=$(cmp_runs "2->1" "$W/t1" "$W/r21" 11 2>&1) && pass "resume 2 -> 1 process continues the single-process losses (steps 11-20: $out)" \
   || fail "resume 2 -> 1: $out"
 
+# 4b. Uneven shares: 13 examples in batches of 4 leave a last batch of 1 row (rank 1 gets none),
+#     with --grad-accum 2 across epoch ends; the weighted gradient still matches one process.
+head -14 "$A/glue/SST-2/train.tsv" >"$W/small.tsv"
+ga=(--model "$M" --tsv "$W/small.tsv" --text-cols sentence --label-col label --dev "$W/small.tsv" --batch 4
+    --grad-accum 2 --max-steps 6 --lr 1e-3 --format mxint3 --dropout 0.1 --log-every 1)
+"$Q" train "${one[@]}" "${ga[@]}" --out "$W/ga1" 2>"$W/ga1.err" || fail "grad-accum 1 process: $(tail -1 "$W/ga1.err")"
+mpi 2 "$Q" train --quiet "${ga[@]}" --out "$W/ga2" 2>"$W/ga2.err" || fail "grad-accum 2 ranks: $(tail -1 "$W/ga2.err")"
+out=$(cmp_runs "uneven" "$W/ga1" "$W/ga2" 2>&1) && pass "uneven last batches with --grad-accum 2: 2 ranks match one process ($out)" \
+  || fail "uneven shares: $out"
+
 # mpi_error NAME PATTERN CMD...: exits non-zero with exactly one qpeft line on stderr, matching
 # PATTERN (mpirun's own notices about the abort are not counted).
 mpi_error() {
