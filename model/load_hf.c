@@ -570,7 +570,9 @@ int weights_load_hf(const char *dir, ModelConfig *c, ModelWeights *w, qp_status 
         char name[128];
         slot_name(s, name, sizeof name);
         if (slots[s].found && !slot_used(s, c)) {
-            qp_fail(st, "%s: tensor %s, which this config (model_type %s) has no use for", dir, name, config_family_name(c->family));
+            qp_fail(st, "%s: only %s weight names, found unexpected tensor %s (model_type %s has no use for it)", dir,
+                    c->family == FAMILY_QWEN2 ? "Qwen2" : c->family == FAMILY_QWEN3 ? "Qwen3" : "Llama", name,
+                    config_family_name(c->family));
             goto done;
         }
         if (slots[s].found || (s == SL_LM && !load_lm) || (s == SL_SCORE && !seqcls) || !slot_used(s, c)) continue;

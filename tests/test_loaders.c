@@ -17,7 +17,7 @@ static const char *python(void) { const char *p = getenv("PYTHON"); return p ? p
 static const char *tmpdir(void) { const char *t = getenv("TEST_TMP"); return t ? t : "/tmp"; }
 
 // The tiny model of tests/oracle_loaders.py.
-static const ModelConfig TINY = {48, 80, 2, 4, 2, 67, 16, 1e-5f, 10000.0f, 1, 0};
+static const ModelConfig TINY = {.dim = 48, .hidden_dim = 80, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .vocab_size = 67, .max_seq_len = 16, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .tied_embeddings = 1, .n_labels = 0};
 
 static void write_file(const char *path, const void *p, size_t n) {
     FILE *f = xfopen(path, "wb");
@@ -180,7 +180,7 @@ static void test_config_layout(void) {
     c = TINY; c.rope_theta = NAN;
     expect_fail(config_validate(&c, "x", &st), &st, "rope_theta must be finite", "rope_theta nan");
     // the largest config the bounds allow still has a representable size on 64-bit hosts
-    c = (ModelConfig){65536, 1 << 20, 64, 2, 1, 1 << 22, 1 << 20, 1e-5f, 1e4f, 0, 1 << 16};
+    c = (ModelConfig){.dim = 65536, .hidden_dim = 1 << 20, .n_layers = 64, .n_heads = 2, .n_kv_heads = 1, .vocab_size = 1 << 22, .max_seq_len = 1 << 20, .norm_eps = 1e-5f, .rope_theta = 1e4f, .tied_embeddings = 0, .n_labels = 1 << 16};
     st.failed = 0;
     CHECK(config_validate(&c, "x", &st) == 0 && weights_count(&c) > ((size_t)1 << 42), "config: largest bounded config sized without overflow (%zu floats)", weights_count(&c));
 
@@ -241,7 +241,7 @@ static void test_real_model(void) {
     int r2 = model_load_weights(hf, &c2, &w2, &st);
     CHECK(r2 == 0, "load %s (%s)", hf, st.msg);
     if (r1 || r2) { if (!r1) weights_free(&w1); if (!r2) weights_free(&w2); return; }
-    ModelConfig want = {128, 352, 6, 4, 2, 2048, 256, 1e-5f, 10000.0f, 1, 0};
+    ModelConfig want = {.dim = 128, .hidden_dim = 352, .n_layers = 6, .n_heads = 4, .n_kv_heads = 2, .vocab_size = 2048, .max_seq_len = 256, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .tied_embeddings = 1, .n_labels = 0};
     CHECK(same_config(&c1, &want) && same_config(&c2, &want), "tinystories-1M config (128,352,6,4,2,2048,256, tied) from both");
     CHECK(w1.n_floats == 1369728 && w2.n_floats == w1.n_floats, "tinystories-1M has 1,369,728 weights (%zu)", w1.n_floats);
     CHECK(!memcmp(w1.mem, w2.mem, w1.n_floats * sizeof(float)), "llama2.c and HF (q/k permuted back) weights bit-identical");
@@ -433,9 +433,9 @@ static void test_bad_hf(const char *dir) {
         {"cfg_no_eps", "{\"model_type\": \"llama\", \"hidden_size\": 48, \"intermediate_size\": 80, \"num_hidden_layers\": 2, "
                        "\"num_attention_heads\": 4, \"vocab_size\": 67, \"max_position_embeddings\": 16}",
          "\"rms_norm_eps\" as a number, found no such key"},
-        {"cfg_gpt2", "*\"model_type\": \"gpt2\"", "\"model_type\" \"llama\", found \"gpt2\""},
+        {"cfg_gpt2", "*\"model_type\": \"gpt2\"", "\"model_type\" \"llama\", \"mistral\", \"qwen2\" or \"qwen3\", found \"gpt2\""},
         {"cfg_gelu", "*\"model_type\": \"llama\", \"hidden_act\": \"gelu\"", "\"hidden_act\" \"silu\", found \"gelu\""},
-        {"cfg_rope_scaling", "*\"model_type\": \"llama\", \"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}", "\"rope_scaling\" null"},
+        {"cfg_rope_scaling", "*\"model_type\": \"llama\", \"rope_scaling\": {\"type\": \"yarn\", \"factor\": 2.0}", "rope_type \"linear\" or \"llama3\", found \"yarn\""},
         {"cfg_bias", "*\"model_type\": \"llama\", \"attention_bias\": true", "\"attention_bias\" false"},
         {"cfg_arch", "*\"model_type\": \"llama\", \"architectures\": [\"LlamaModel\"]", "found LlamaModel"},
         {"cfg_heads", "*\"model_type\": \"llama\", \"num_attention_heads\": 5", "dim must be a multiple of n_heads (5), found 48"},
