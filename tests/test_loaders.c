@@ -433,9 +433,9 @@ static void test_bad_hf(const char *dir) {
         {"cfg_no_eps", "{\"model_type\": \"llama\", \"hidden_size\": 48, \"intermediate_size\": 80, \"num_hidden_layers\": 2, "
                        "\"num_attention_heads\": 4, \"vocab_size\": 67, \"max_position_embeddings\": 16}",
          "\"rms_norm_eps\" as a number, found no such key"},
-        {"cfg_gpt2", "*\"model_type\": \"gpt2\"", "\"model_type\" \"llama\", found \"gpt2\""},
+        {"cfg_gpt2", "*\"model_type\": \"gpt2\"", "\"model_type\" \"llama\", \"mistral\", \"qwen2\" or \"qwen3\", found \"gpt2\""},
         {"cfg_gelu", "*\"model_type\": \"llama\", \"hidden_act\": \"gelu\"", "\"hidden_act\" \"silu\", found \"gelu\""},
-        {"cfg_rope_scaling", "*\"model_type\": \"llama\", \"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}", "\"rope_scaling\" null"},
+        {"cfg_rope_scaling", "*\"model_type\": \"llama\", \"rope_scaling\": {\"type\": \"yarn\", \"factor\": 2.0}", "rope_type \"linear\" or \"llama3\", found \"yarn\""},
         {"cfg_bias", "*\"model_type\": \"llama\", \"attention_bias\": true", "\"attention_bias\" false"},
         {"cfg_arch", "*\"model_type\": \"llama\", \"architectures\": [\"LlamaModel\"]", "found LlamaModel"},
         {"cfg_heads", "*\"model_type\": \"llama\", \"num_attention_heads\": 5", "dim must be a multiple of n_heads (5), found 48"},

@@ -139,6 +139,7 @@ int cmd_generate(int argc, char **argv) {
     int *ptoks = NULL, np = 0;
     if (tok_encode(tk, prompt, 1, &ptoks, &np, &st) != 0) qp_die("%s", st.msg);
     if (np > steps) qp_die("--prompt is %d tokens (BOS included) but --steps is %d", np, steps);
+    if (np == 0) qp_die("qpeft generate: an empty --prompt needs a tokenizer with a BOS token to start from; give --prompt");
     Model m;
     if (model_init(&m, &cfg, &w, 0, 0, 0, HEAD_LM, TRAIN_NONE, &st) != 0) qp_die("%s", st.msg);
     session_install_qbase(&m, &qbase);
