@@ -204,6 +204,30 @@ static void check_tokenizer(void) {
     free(theirs);
 }
 
+// train on a GGUF base: a contradicting --format, a data-aware init and --mode lora are refused
+// with one line (exit status non-zero, nothing written).
+static void check_train_refusals(const char *qpeft) {
+    const char *cases[][2] = {{"--format nf4", "contradicts"}, {"--init qera-exact", "needs the original weights"},
+                              {"--mode lora", "needs fp32 weights"}};
+    for (int i = 0; i < 3; i++) {
+        char cmd[4096], line[1024] = "", out[1024];
+        snprintf(out, sizeof out, "%s/refused%d", DIR_, i);
+        snprintf(cmd, sizeof cmd, "head -c 20000 '%s' > '%s/t.txt'; %s train --model '%s/q4_K_m.gguf' --text '%s/t.txt' %s --out '%s' 2>&1; echo rc=$?",
+                 tl_asset("text/tinystories_train_head.txt"), DIR_, qpeft, DIR_, DIR_, cases[i][0], out);
+        FILE *p = popen(cmd, "r");
+        char first[1024] = "";
+        int lines = 0;
+        while (p && fgets(line, sizeof line, p)) {
+            if (strncmp(line, "rc=", 3)) { lines++; if (strstr(line, "error:")) snprintf(first, sizeof first, "%s", line); }
+            else break;
+        }
+        int rc = atoi(line + 3);
+        if (p) pclose(p);
+        first[strcspn(first, "\n")] = 0;
+        CHECK(rc != 0 && strstr(first, cases[i][1]) && access(out, F_OK) != 0, "train %s on a GGUF base refused: %s", cases[i][0], first);
+    }
+}
+
 // The last line of a command's stdout: {"loss": ...} of qpeft eval.
 static double eval_loss(const char *cmd) {
     FILE *p = popen(cmd, "r");
@@ -368,6 +392,7 @@ int main(void) {
         check_fixture(wname, &wide, !strcmp(fixtures[i], "q4_K_m") ? 2.0 : 0, 0.3);
     }
     check_refusals();
+    check_train_refusals(qpeft);
     check_info(qpeft);
     check_tokenizer();
     check_lora_run(qpeft);

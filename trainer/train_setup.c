@@ -143,6 +143,9 @@ void setup_build(const SetupRequest *rq, Setup *su) {
     if (gguf_base && strcmp(rq->init ? rq->init : "qlora", "qlora"))
         qp_die("%s: --init %s needs the original weights W, and a GGUF holds only its quantized values; use --init qlora "
                "(--fp-model, to give W, is not implemented yet)", rq->model, rq->init);
+    if (gguf_base && !(tk == TRAIN_ADAPTERS && rq->format))
+        qp_die("%s: a GGUF base trains adapters over its own packed types (the default mode); --mode %s needs fp32 weights",
+               rq->model, su->mode_name);
     if (qbase && !(tk == TRAIN_ADAPTERS && rq->format && !strcmp(rq->init ? rq->init : "qlora", "qlora")))
         qp_die("%s is a quantized model file: train on it with --format (its own) and --init qlora; the other inits "
                "need the fp32 weights", rq->model);
