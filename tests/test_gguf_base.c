@@ -8,6 +8,7 @@
 // within the tolerance stated at check_llamacpp; refusals name the file and what is wrong.
 #include "tests/testlib.h"
 #include "core/check.h"
+#include "core/la.h"
 #include "model/load_gguf.h"
 #include "model/model.h"
 #include "model/qmodel.h"
@@ -344,6 +345,7 @@ static void check_refusals(void) {
 }
 
 int main(void) {
+    la_set_threads(1);  // tiny models: one thread (spinning OpenMP/BLAS teams cost minutes on a loaded machine)
     const char *tmp = getenv("TEST_TMP") ? getenv("TEST_TMP") : "/tmp";
     const char *qpeft = getenv("QPEFT_BIN") ? getenv("QPEFT_BIN") : "build/qpeft";
     snprintf(DIR_, sizeof DIR_, "%s/gguf_base.%d", tmp, (int)getpid());
