@@ -12,6 +12,7 @@
 #include "quant/quant.h"
 #include "core/status.h"
 #include "core/check.h"
+#include "core/la.h"
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -133,6 +134,7 @@ static void check_fixture(const char *root, const char *fixture, const char *bin
 }
 
 int main(void) {
+    la_set_threads(1);  // tiny models: one thread (spinning OpenMP/BLAS teams cost minutes on a loaded machine)
     const char *tmp = getenv("TEST_TMP") ? getenv("TEST_TMP") : "/tmp";
     char dir[1024], wide[1100], cmd[4096];
     snprintf(dir, sizeof dir, "%s/ggml_fixtures.%d", tmp, (int)getpid());

@@ -134,7 +134,14 @@ static void check_qm_request(const SetupRequest *rq, QuantTensor *const *qbase, 
     quant_format file_fmt;
     su->bits_per_weight = session_packed_format(qbase, n, &file_fmt);
     quant_format_name(&file_fmt, su->format_name, sizeof su->format_name);
-    if (gguf_is_file(rq->model)) gguf_base_types(qbase, n, su->format_name, sizeof su->format_name);  // a mix, e.g. Q4_K_M
+    const int gguf = gguf_is_file(rq->model);
+    if (gguf) gguf_base_types(qbase, n, su->format_name, sizeof su->format_name);  // a mix, e.g. Q4_K_M
+    if (gguf && rq->init && strcmp(rq->init, "qlora"))
+        qp_die("%s: --init %s needs the original weights W, and a GGUF holds only its quantized values; use --init qlora "
+               "(--fp-model, to give W, is not implemented yet)", rq->model, rq->init);
+    if (gguf && rq->mode && strcmp(rq->mode, "qpeft"))
+        qp_die("%s: a GGUF base trains adapters over its own packed types (the default mode); --mode %s needs fp32 weights",
+               rq->model, rq->mode);
     if ((rq->mode && strcmp(rq->mode, "qpeft")) || (rq->init && strcmp(rq->init, "qlora")))
         qp_die("%s is a quantized model file: it trains in qpeft mode with --init qlora only; the other modes and "
                "inits need the fp32 weights", rq->model);
