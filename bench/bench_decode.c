@@ -3,6 +3,7 @@
 // new token, no KV cache), random weights, a 16-token prompt, N new tokens; tokens/s of the new
 // tokens. Decoding at B 1 is memory-bound: every token reads (and, packed, dequantizes) every weight.
 // usage: bench_decode dim L heads kv_heads hidden vocab new_tokens [threads] [format] [compute]
+#include "bench/bench_model.h"
 #include "core/check.h"
 #include "core/la.h"
 #include "core/rng.h"
@@ -25,20 +26,9 @@ int main(int argc, char **argv) {
     c.max_seq_len = prompt + steps; c.norm_eps = 1e-5f; c.rope_theta = 10000.0f; c.tied_embeddings = 1;
     omp_set_num_threads(threads);
     la_set_threads(threads);
-    qp_status st = {0};
-    ModelWeights w;
-    if (weights_alloc(&w, &c, &st) != 0) qp_die("%s", st.msg);
     qp_rng rng; rng_seed(&rng, 0);
-    for (size_t i = 0; i < w.n_floats; i++) w.mem[i] = 0.02f * rng_normal(&rng);
-    for (int i = 0; i < c.n_layers * c.dim; i++) w.attn_norm[i] = w.ffn_norm[i] = 1.0f;
-    for (int i = 0; i < c.dim; i++) w.final_norm[i] = 1.0f;
     Model m;
-    if (model_init(&m, &c, &w, 0, 0.0f, 0, HEAD_LM, TRAIN_NONE, &st) != 0) qp_die("%s", st.msg);
-    if (fmt_name) {
-        quant_format f;
-        if (quant_parse_format(fmt_name, 0, 0, &f, &st) != 0) qp_die("%s", st.msg);
-        model_quantize_base(&m, &f, 0x7f);
-    }
+    bench_random_model(&m, &c, fmt_name, 0, &rng);
     compute = model_set_compute(&m, (compute_kind)compute);
     model_alloc_acts(&m, 1, prompt + steps);
     int *seq = xmalloc((size_t)(prompt + steps) * sizeof(int));

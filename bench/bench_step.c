@@ -6,6 +6,7 @@
 // Under mpirun it is one data-parallel step (core/dist.h): each rank runs B/ranks rows, the flat
 // gradient is summed over the ranks, and the allreduce is timed on its own (its share of the step).
 #include "core/check.h"
+#include "bench/bench_model.h"
 #include "core/dist.h"
 #include "core/la.h"
 #include "core/rng.h"
@@ -38,30 +39,9 @@ int main(int argc, char **argv) {
     c.max_seq_len = T; c.norm_eps = 1e-5f; c.rope_theta = 10000.0f; c.tied_embeddings = 1;
     omp_set_num_threads(threads);
     la_set_threads(threads);
-    qp_status st = {0};
-    ModelWeights w;
-    // Over a quantized base no fp32 copy of the linears exists (issue 12): they are drawn one at a
-    // time into a staging buffer and packed; only embeddings and norms are fp32.
-    if (weights_alloc_packed(&w, &c, fmt_name ? 0x7fu : 0u, &st) != 0) qp_die("%s", st.msg);
     qp_rng rng; rng_seed(&rng, 0);
-    for (size_t i = 0; i < w.n_floats; i++) w.mem[i] = 0.02f * rng_normal(&rng);
-    for (int i = 0; i < c.n_layers * c.dim; i++) w.attn_norm[i] = w.ffn_norm[i] = 1.0f;
-    for (int i = 0; i < c.dim; i++) w.final_norm[i] = 1.0f;
     Model m;
-    if (model_init(&m, &c, &w, 8, 16.0f, 0x7f, HEAD_LM, TRAIN_ADAPTERS, &st) != 0) qp_die("%s", st.msg);
-    for (size_t i = 0; i < m.n_params; i++) m.params[i] = 0.01f * rng_normal(&rng);
-    if (fmt_name) {
-        quant_format f;
-        if (quant_parse_format(fmt_name, 0, 0, &f, &st) != 0) qp_die("%s", st.msg);
-        float *stage = xmalloc((size_t)(c.hidden_dim > c.dim ? c.hidden_dim : c.dim) * c.dim * sizeof(float));
-        for (int l = 0; l < c.n_layers; l++)
-            for (int k = 0; k < LIN_COUNT; k++) {
-                Linear lin = model_linear(&m, l, k);
-                for (size_t i = 0; i < (size_t)lin.out * lin.in; i++) stage[i] = 0.02f * rng_normal(&rng);
-                m.qbase[l * LIN_COUNT + k] = quant_tensor_quantize(stage, lin.out, lin.in, &f);
-            }
-        free(stage);
-    }
+    bench_random_model(&m, &c, fmt_name, 8, &rng);
     compute = model_set_compute(&m, (compute_kind)compute);
     model_alloc_acts(&m, B, T);
     adamw_state opt;

@@ -7,29 +7,18 @@
 # llama.cpp against it tightly and against qpeft within the gap it predicts.
 # usage: oracle_gguf_q8act.py MODEL.bin IDS_FILE OUT (float64 ln p, (n-1) × V)
 import sys
+import os
 import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from oracle_llama import load_llama2c  # the shared reader of the llama2.c file (float64 tensors)
 
 model_path, ids_path, out = sys.argv[1:4]
-raw = open(model_path, 'rb').read()
-C, H, L, NH, NKV, V, TMAX = (int(v) for v in np.frombuffer(raw[:28], dtype=np.int32))
-shared = V > 0
-V = abs(V)
-HS = C // NH
-f = np.frombuffer(raw[28:], dtype=np.float32)
-off = 0
-def take(*shape):
-    global off
-    n = int(np.prod(shape))
-    a = f[off:off + n].reshape(shape).astype(np.float64)
-    off += n
-    return a
-tok_emb = take(V, C); attn_norm = take(L, C)
-wq = take(L, NH * HS, C); wk = take(L, NKV * HS, C); wv = take(L, NKV * HS, C)
-wo = take(L, C, NH * HS); ffn_norm = take(L, C)
-w_gate = take(L, H, C); w_down = take(L, C, H); w_up = take(L, H, C)
-final_norm = take(C)
-off += TMAX * HS
-lm_head = tok_emb if shared else take(V, C)
+dims, P = load_llama2c(model_path)
+C, H, L, NH, NKV, V, HS = (dims[k] for k in ('C', 'H', 'L', 'NH', 'NKV', 'V', 'HS'))
+tok_emb, attn_norm, ffn_norm, final_norm = (P[k].numpy() for k in ('tok_emb', 'attn_norm', 'ffn_norm', 'final_norm'))
+wq, wk, wv, wo = (P[k].numpy() for k in ('wq', 'wk', 'wv', 'wo'))
+w_gate, w_up, w_down = (P[k].numpy() for k in ('w_gate', 'w_up', 'w_down'))
+lm_head = P['lm_head'].numpy()
 eps, theta = 1e-5, 10000.0
 
 def q8_0(x):  # (T, n) rows, n a multiple of 32
