@@ -606,7 +606,8 @@ int weights_hf_open(const char *dir, ModelConfig *c, WeightsSource **out, qp_sta
     }
     h->cfg = *c;
     h->raw = malloc((size_t)HF_CHUNK * 4);
-    h->perm = malloc((size_t)c->dim * c->dim * sizeof(float));  // q (NH*HS = C rows) is the larger of q, k
+    // q (NH*HS rows of C; NH*HS need not be C with an explicit head_dim) is the larger of q, k.
+    h->perm = malloc((size_t)c->n_heads * config_head_size(c) * c->dim * sizeof(float));
     if (!h->raw || !h->perm) { qp_fail(st, "%s: memory for the loader's staging buffers, found none", dir); goto done; }
     WeightsSource *src = xcalloc(1, sizeof *src);
     *src = (WeightsSource){hf_read, hf_close, h};
