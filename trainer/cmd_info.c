@@ -3,7 +3,6 @@
 #include "core/check.h"
 #include "core/la.h"
 #include "model/model.h"
-#include "model/load_gguf.h"
 #include "model/qmodel.h"
 #include "trainer/options.h"
 #include "trainer/session.h"
@@ -22,7 +21,7 @@ int cmd_info(int argc, char **argv) {
     memset(&ses, 0, sizeof ses);
     WeightsSource *src = NULL;
     qp_status st = {0};
-    if (model && !qmodel_is_file(model) && !gguf_is_file(model) && weights_source_open(model, &ses.cfg, &src, &st) == 0) {
+    if (model && !session_is_packed_file(model) && weights_source_open(model, &ses.cfg, &src, &st) == 0) {
         // The linears are read for the hash only, one at a time (issue 12): no fp32 copy of them.
         WeightsPack hash_only = {NULL, (1u << LIN_COUNT) - 1, NULL};
         if (weights_source_load(src, &ses.cfg, &ses.w, &hash_only, &st)) qp_die("%s", st.msg);

@@ -74,7 +74,7 @@ int cmd_init(int argc, char **argv) {
     WeightsSource *src = NULL;
     Session ses;
     memset(&ses, 0, sizeof ses);
-    if (qmodel_is_file(model)) {
+    if (session_is_packed_file(model)) {
         session_open(&ses, model, tok, 0);
     } else {
         WeightsPack skip = {NULL, (1u << LIN_COUNT) - 1, NULL};

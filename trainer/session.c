@@ -37,6 +37,8 @@ void session_load_model(const char *path, ModelConfig *cfg, ModelWeights *w, Qua
     if (model_load_weights(path, cfg, w, &st) != 0) qp_die("%s", st.msg);
 }
 
+int session_is_packed_file(const char *path) { return qmodel_is_file(path) || gguf_is_file(path); }
+
 void session_open(Session *s, const char *model, const char *tokenizer, int flags) {
     memset(s, 0, sizeof *s);
     session_load_model(model, &s->cfg, &s->w, flags & SESSION_PACKED ? &s->qbase : NULL,

@@ -37,6 +37,9 @@ void session_open_tokenizer(Session *s, const char *model, const char *tokenizer
 // Die unless the tokenizer's ids index the model's embedding: a SentencePiece vocabulary must
 // match exactly; a tokenizer.json may have fewer ids than rows (Qwen pads its embedding).
 void session_check_vocab(const Tokenizer *tk, const ModelConfig *cfg);
+// A file whose linears are already packed (a .qm or a GGUF): loaded whole by session_open, never
+// through the streaming fp32 loader (model/weights.h).
+int session_is_packed_file(const char *path);
 // Load any model layout or die. For a quantized model file *qbase gets its packed bases
 // (L*LIN_COUNT entries, NULL = fp32) and *qmask the packed kinds; for any other layout both
 // are NULL/0. w holds W~ for the packed linears either way.

@@ -165,7 +165,7 @@ static int pack_at_load(const SetupRequest *rq, quant_format *fmt) {
     qp_status st = {0};
     init_method meth;
     const char *mode = rq->mode ? rq->mode : rq->format ? "qpeft" : "lora";
-    if (!rq->format || strcmp(mode, "qpeft") || qmodel_is_file(rq->model)) return 0;
+    if (!rq->format || strcmp(mode, "qpeft") || session_is_packed_file(rq->model)) return 0;
     if (init_method_parse(rq->init ? rq->init : "qlora", &meth, &st)) return 0;
     if (quant_parse_format(rq->format, rq->block, rq->double_quant, fmt, &st) || fmt->kind == QUANT_F32) return 0;
     return meth == INIT_QLORA ? 1 : 2;
