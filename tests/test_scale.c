@@ -53,10 +53,18 @@ static int child_load(const char *dir) {
     size_t bytes = 0;
     for (int i = 0; i < c.n_layers * LIN_COUNT; i++) bytes += quant_tensor_bytes(q[i]);
     printf("rss %.0f %.0f %zu %zu\n", before, peak, bytes, w.n_floats);
+    fflush(stdout);  // a sanitizer's exit-time report may end the process without flushing stdio
     return 0;
 }
 
 static void test_rss(const char *self, const char *dir) {
+#ifdef __SANITIZE_ADDRESS__
+    // ASan's shadow memory, redzones and quarantine of freed blocks make peak RSS say nothing about
+    // the loader; the bound is checked by the plain build (make test).
+    printf("# NOTE: peak-RSS bound not checked under AddressSanitizer (%s)\n", dir);
+    (void)self;
+    return;
+#endif
     char cmd[8300];
     snprintf(cmd, sizeof cmd, "'%s' --child-load '%s'", self, dir);
     FILE *p = popen(cmd, "r");
